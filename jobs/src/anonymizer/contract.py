@@ -213,15 +213,15 @@ def _compose_lines(text: str, file: str) -> tuple[Any, dict[tuple[Any, ...], int
             for key_node, value_node in n.value:
                 key = key_node.value
                 if key in seen:
-                    table, column = _table_column(path + (key,))
+                    table, column = _table_column((*path, key))
                     issues.append(ContractIssue(key_node.start_mark.line + 1, table, column,
                                                 f"duplicate key '{key}'", "list each key once"))
                 seen.add(key)
-                lines[path + (key,)] = key_node.start_mark.line + 1
-                walk(value_node, path + (key,))
+                lines[(*path, key)] = key_node.start_mark.line + 1
+                walk(value_node, (*path, key))
         elif isinstance(n, yaml.SequenceNode):
             for i, item in enumerate(n.value):
-                walk(item, path + (i,))
+                walk(item, (*path, i))
 
     if node is not None:
         walk(node, ())

@@ -116,3 +116,13 @@ def spark_type_name(data_type: object, metadata: dict[str, object] | None = None
     simple = getattr(data_type, "simpleString", None)
     text = simple() if callable(simple) else str(data_type)
     return parse_type(str(text)).name
+
+
+def spark_cast_type(text: str) -> str:
+    """The type to ``cast`` a column to before inserting into a table declared with ``text``.
+
+    Spark has no VARCHAR/CHAR data type in DataFrames (only in table schemas, where inserts enforce the
+    bound), so those cast to string.
+    """
+    parsed = parse_type(text)
+    return "string" if parsed.family == "string" else parsed.name

@@ -1,0 +1,254 @@
+"""Synthetic "production" data for the medical.visits star schema.
+
+Faker makes small pools (names, streets, cities) once; numpy draws every row from them, so a million visits
+take seconds rather than the minutes a Faker call per row would. Everything is drawn from one seeded
+generator, so the same ``--seed`` and sizes give byte-identical tables. Unlike the seed project's generator,
+every foreign key points at an existing row: visits reference existing patients and hospitals, and a visit's
+doctor (when there is one) works at that visit's hospital.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from anonymizer.contract import Contract
+from anonymizer.runtime import LiveColumn, Runtime
+from anonymizer.sqltypes import spark_cast_type
+
+EPOCH = dt.date(1970, 1, 1)
+DEFAULT_AS_OF = dt.date(2026, 10, 31)  # fixed, so a seed means the same data on every day
+SPECIALIZATIONS = (
+    "Cardiology", "Dermatology", "Emergency Medicine", "Endocrinology", "Family Medicine", "Gastroenterology",
+    "General Surgery", "Geriatrics", "Internal Medicine", "Nephrology", "Neurology", "Obstetrics and Gynecology",
+    "Oncology", "Ophthalmology", "Orthopedics", "Pediatrics", "Psychiatry", "Pulmonology", "Radiology", "Urology",
+)
+REQUIRED_TABLES = ("dim_patients", "dim_hospitals", "dim_doctors", "fact_visits")
+NO_DOCTOR_SHARE = 0.08  # walk-in/triage visits recorded without a doctor
+
+
+@dataclass(frozen=True)
+class Sizes:
+    visits: int
+    patients: int
+    hospitals: int
+    doctors: int
+
+    @classmethod
+    def for_visits(cls, visits: int, patients: int | None = None, hospitals: int | None = None,
+                   doctors: int | None = None) -> Sizes:
+        """Proportional dimensions: ~5 visits per patient, a hospital per 5,000 visits, ~25 doctors each."""
+        h = hospitals or max(3, min(2000, visits // 5000))
+        return cls(
+            visits=visits,
+            patients=patients or max(1, visits // 5),
+            hospitals=h,
+            doctors=doctors or max(h, h * 25),
+        )
+
+
+@dataclass(frozen=True)
+class Pools:
+    first: np.ndarray
+    last: np.ndarray
+    streets: np.ndarray
+    cities: np.ndarray
+    states: np.ndarray
+    saints: np.ndarray
+
+
+def build_pools(seed: int) -> Pools:
+    """A few thousand Faker values; every row is then drawn from these with numpy."""
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+
+    def uniq(fn: Callable[[], str], n: int) -> np.ndarray:
+        seen: dict[str, None] = {}
+        for _ in range(n * 4):
+            seen.setdefault(fn(), None)
+            if len(seen) >= n:
+                break
+        return np.array(list(seen), dtype=object)
+
+    return Pools(
+        first=uniq(fake.first_name, 600),
+        last=uniq(fake.last_name, 900),
+        streets=uniq(fake.street_name, 1500),
+        cities=uniq(fake.city, 600),
+        states=uniq(fake.state_abbr, 50),
+        saints=uniq(fake.first_name, 120),
+    )
+
+
+def _zfill(values: np.ndarray, width: int) -> np.ndarray:
+    return np.char.zfill(values.astype(str), width).astype(object)
+
+
+def _addresses(rng: np.random.Generator, pools: Pools, n: int) -> np.ndarray:
+    number = rng.integers(1, 9999, n).astype(str).astype(object)
+    street = pools.streets[rng.integers(0, len(pools.streets), n)]
+    city = pools.cities[rng.integers(0, len(pools.cities), n)]
+    state = pools.states[rng.integers(0, len(pools.states), n)]
+    zipc = _zfill(rng.integers(501, 99950, n), 5)
+    return number + " " + street + ", " + city + ", " + state + " " + zipc
+
+
+def _names(rng: np.random.Generator, pools: Pools, n: int) -> np.ndarray:
+    first = pools.first[rng.integers(0, len(pools.first), n)]
+    last = pools.last[rng.integers(0, len(pools.last), n)]
+    return first + " " + last
+
+
+def _ssns(rng: np.random.Generator, n: int) -> np.ndarray:
+    area = rng.integers(1, 900, n)
+    area = np.where(area == 666, 665, area)
+    group = rng.integers(1, 100, n)
+    serial = rng.integers(1, 10000, n)
+    return _zfill(area, 3) + "-" + _zfill(group, 2) + "-" + _zfill(serial, 4)
+
+
+def _phones(rng: np.random.Generator, n: int) -> np.ndarray:
+    area = _zfill(rng.integers(201, 990, n), 3)
+    exch = _zfill(rng.integers(200, 1000, n), 3)
+    line = _zfill(rng.integers(0, 10000, n), 4)
+    style = rng.integers(0, 3, n)
+    dashed = area + "-" + exch + "-" + line
+    paren = "(" + area + ") " + exch + "-" + line
+    dotted = area + "." + exch + "." + line
+    return np.where(style == 0, dashed, np.where(style == 1, paren, dotted))
+
+
+def generate_frames(sizes: Sizes, seed: int, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, pd.DataFrame]:
+    """The four tables as pandas frames (vectorized; deterministic for a seed and sizes)."""
+    rng = np.random.default_rng(seed)
+    pools = build_pools(seed)
+    today = (as_of - EPOCH).days
+
+    # Patients: dob uniform in 1935-01-01 .. 2007-12-31.
+    lo, hi = (dt.date(1935, 1, 1) - EPOCH).days, (dt.date(2007, 12, 31) - EPOCH).days
+    patient_ids = rng.permutation(np.arange(1, sizes.patients + 1, dtype=np.int32))
+    dob = rng.integers(lo, hi + 1, sizes.patients)
+    patients = pd.DataFrame({
+        "patient_id": patient_ids,
+        "name": _names(rng, pools, sizes.patients),
+        "dob": dob,
+        "ssn": _ssns(rng, sizes.patients),
+        "address": _addresses(rng, pools, sizes.patients),
+    })
+
+    hospital_ids = np.arange(1, sizes.hospitals + 1, dtype=np.int32)
+    city = pools.cities[rng.integers(0, len(pools.cities), sizes.hospitals)]
+    saint = pools.saints[rng.integers(0, len(pools.saints), sizes.hospitals)]
+    kind = rng.integers(0, 4, sizes.hospitals)
+    hospital_names = np.where(
+        kind == 0, "St. " + saint + " Medical Center",
+        np.where(kind == 1, city + " General Hospital",
+                 np.where(kind == 2, city + " Regional Medical Center", saint + " Memorial Hospital")))
+    hospitals = pd.DataFrame({
+        "hospital_id": hospital_ids,
+        "name": hospital_names,
+        "address": _addresses(rng, pools, sizes.hospitals),
+        "phone": _phones(rng, sizes.hospitals),
+    })
+
+    # Doctors: every hospital gets at least one, the rest spread by hospital size (lognormal weights).
+    weights = rng.lognormal(0.0, 0.6, sizes.hospitals)
+    extra = rng.choice(sizes.hospitals, sizes.doctors - sizes.hospitals, p=weights / weights.sum())
+    doctor_hospital = np.sort(np.concatenate([np.arange(sizes.hospitals), extra]))
+    doctor_ids = np.arange(1, sizes.doctors + 1, dtype=np.int32)
+    doctors = pd.DataFrame({
+        "doctor_id": doctor_ids,
+        "name": "Dr. " + _names(rng, pools, sizes.doctors),
+        "specialization": np.array(SPECIALIZATIONS, dtype=object)[rng.integers(0, len(SPECIALIZATIONS), sizes.doctors)],
+        "hospital_id": hospital_ids[doctor_hospital],
+    })
+
+    # Visits: a long tail of frequent patients (Zipf-like weights over a random patient order).
+    rank_weights = 1.0 / np.arange(1, sizes.patients + 1) ** 0.8
+    patient_idx = rng.choice(sizes.patients, sizes.visits, p=rank_weights / rank_weights.sum())
+    visit_hospital = rng.choice(sizes.hospitals, sizes.visits, p=weights / weights.sum())
+    # A doctor of the visit's hospital: doctors are sorted by hospital, so pick an offset in its block.
+    starts = np.searchsorted(doctor_hospital, np.arange(sizes.hospitals), side="left")
+    counts = np.bincount(doctor_hospital, minlength=sizes.hospitals)
+    offset = (rng.random(sizes.visits) * counts[visit_hospital]).astype(np.int64)
+    visit_doctor = doctor_ids[starts[visit_hospital] + offset].astype("float64")
+    visit_doctor[rng.random(sizes.visits) < NO_DOCTOR_SHARE] = np.nan
+    # Visit dates: within the last 5 years and never before the patient's birth.
+    first_day = np.maximum(today - 5 * 365, dob[patient_idx])
+    visit_day = first_day + (rng.random(sizes.visits) * (today - first_day + 1)).astype(np.int64)
+    visits = pd.DataFrame({
+        "visit_id": np.arange(1, sizes.visits + 1, dtype=np.int32),
+        "patient_id": patient_ids[patient_idx],
+        "hospital_id": hospital_ids[visit_hospital],
+        "doctor_id": pd.array(visit_doctor, dtype="Int32"),
+        "visit_date": visit_day,
+    })
+    for frame, col in ((patients, "dob"), (visits, "visit_date")):
+        frame[col] = (np.datetime64("1970-01-01") + frame[col].to_numpy().astype("timedelta64[D]"))
+    return {"dim_patients": patients, "dim_hospitals": hospitals, "dim_doctors": doctors, "fact_visits": visits}
+
+
+def contract_columns(contract: Contract, table: str) -> list[LiveColumn]:
+    return [LiveColumn(name, col.type, col.nullable) for name, col in contract.tables[table].columns.items()]
+
+
+def foreign_keys(contract: Contract, table: str, side: str = "source") -> list[tuple[list[str], str, list[str]]]:
+    name = contract.source_name if side == "source" else contract.target_name
+    return [(fk.columns, name(fk.references.table), fk.references.columns) for fk in contract.tables[table].foreign_keys]
+
+
+def _stage_parquet(frame: pd.DataFrame, folder: Path) -> None:
+    """pandas -> one Parquet file with pyarrow: far cheaper than shipping rows through the Py4J gateway."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / "part-0.parquet")
+
+
+def write_source(runtime: Runtime, contract: Contract, frames: dict[str, pd.DataFrame], scratch: Path,
+                 progress: Callable[[str], None] = print) -> dict[str, int]:
+    """(Re)create the source tables with the contract's DDL and load the frames; returns row counts.
+
+    The tables are created from the contract (types, VARCHAR bounds, NOT NULL) before the rows go in, so
+    the source looks like a governed production table, PK/FK metadata included.
+    """
+    from pyspark.sql import functions as F
+
+    counts: dict[str, int] = {}
+    for table in contract.dependency_order():
+        started = time.perf_counter()
+        name = contract.source_name(table)
+        columns = contract_columns(contract, table)
+        _stage_parquet(frames[table], scratch / table)
+        if runtime.exists(name):
+            runtime.drop(name)
+        runtime.create_table(name, columns)
+        df = runtime.spark.read.parquet(str(scratch / table))
+        df = df.select(*[F.col(c.name).cast(spark_cast_type(c.type)).alias(c.name) for c in columns])
+        runtime.overwrite(name, df, [c.name for c in columns])
+        runtime.declare_keys(name, contract.tables[table].primary_key, foreign_keys(contract, table))
+        counts[table] = len(frames[table])
+        progress(f"  generated {name:<40} {counts[table]:>10,} rows  {time.perf_counter() - started:6.1f} s")
+    shutil.rmtree(scratch, ignore_errors=True)
+    return counts
+
+
+def generate(runtime: Runtime, contract: Contract, sizes: Sizes, seed: int, scratch: Path,
+             as_of: dt.date = DEFAULT_AS_OF, progress: Callable[[str], None] = print) -> dict[str, int]:
+    """Generate and write the synthetic source schema the contract describes."""
+    missing = [t for t in REQUIRED_TABLES if t not in contract.tables]
+    if missing:
+        raise ValueError(f"the generator builds the medical.visits star schema; contract lacks {missing}")
+    frames = generate_frames(sizes, seed, as_of)
+    return write_source(runtime, contract, frames, scratch, progress)

@@ -1,0 +1,216 @@
+"""The run journal and the run lock: two small Delta tables in the target catalog's staging schema.
+
+Delta has no multi-table transactions, so promotion is made all-or-nothing by bookkeeping: before the first
+final table is touched, the journal records every table's version; a run that dies half-way leaves a
+``promote_begin`` without ``promote_commit``, and the next run (or the rollback task) RESTOREs every touched
+table to its recorded version before doing anything else.
+
+The lock is one row updated with a conditional UPDATE. Delta's optimistic concurrency makes two runs that
+race for it conflict, so at most one wins; a holder whose process is gone (same host) or whose lease is older
+than the job timeout is taken over, and that takeover is exactly when crash recovery runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from anonymizer.contract import Contract
+from anonymizer.runtime import LiveColumn, Runtime, sql_literal
+
+JOURNAL_TABLE = "_anonymizer_journal"
+LOCK_TABLE = "_anonymizer_lock"
+LEASE = dt.timedelta(hours=6)
+
+JOURNAL_COLUMNS = [
+    LiveColumn("run_id", "string", False),
+    LiveColumn("event", "string", False),
+    LiveColumn("ts", "timestamp", False),
+    LiveColumn("table_name", "string", True),
+    LiveColumn("version_before", "bigint", True),
+    LiveColumn("version_after", "bigint", True),
+    LiveColumn("contract_sha256", "string", True),
+    LiveColumn("key_fingerprint", "string", True),
+    LiveColumn("code_version", "string", True),
+    LiveColumn("detail", "string", True),
+]
+LOCK_COLUMNS = [
+    LiveColumn("name", "string", False),
+    LiveColumn("holder", "string", True),
+    LiveColumn("host", "string", True),
+    LiveColumn("pid", "bigint", True),
+    LiveColumn("since", "timestamp", True),
+]
+
+
+class LockBusy(Exception):
+    """Another run holds the lock."""
+
+
+@dataclass(frozen=True)
+class Event:
+    run_id: str
+    event: str
+    ts: dt.datetime
+    table_name: str | None
+    version_before: int | None
+    version_after: int | None
+    contract_sha256: str | None
+    key_fingerprint: str | None
+    code_version: str | None
+    detail: dict[str, Any]
+
+
+def _lit(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return sql_literal(str(value))
+
+
+class Journal:
+    """Append-only event log of runs plus the single-row run lock."""
+
+    def __init__(self, runtime: Runtime, contract: Contract) -> None:
+        self.runtime = runtime
+        self.contract = contract
+        base = f"{contract.target.catalog}.{contract.target.staging_schema}"
+        self.table = f"{base}.{JOURNAL_TABLE}"
+        self.lock_table = f"{base}.{LOCK_TABLE}"
+
+    # -- journal --------------------------------------------------------------------------------------
+    def ensure(self) -> None:
+        if not self.runtime.exists(self.table):
+            self.runtime.create_table(self.table, JOURNAL_COLUMNS)
+        if not self.runtime.exists(self.lock_table):
+            self.runtime.create_table(self.lock_table, LOCK_COLUMNS)
+            try:
+                self.runtime.sql(
+                    f"INSERT INTO {self.runtime.ref(self.lock_table)} "
+                    "SELECT 'anonymizer', NULL, NULL, NULL, NULL "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {self.runtime.ref(self.lock_table)})"
+                )
+            except Exception as exc:  # a racing first run inserted it
+                if "Concurrent" not in type(exc).__name__ + str(exc):
+                    raise
+
+    def record(self, run_id: str, event: str, *, table: str | None = None, before: int | None = None,
+               after: int | None = None, contract_sha256: str | None = None, key_fingerprint: str | None = None,
+               code_version: str | None = None, detail: dict[str, Any] | None = None) -> None:
+        """Append one event (one Delta commit)."""
+        values = [run_id, event, None, table, before, after, contract_sha256, key_fingerprint, code_version,
+                  json.dumps(detail or {}, sort_keys=True, default=str)]
+        literals = [_lit(v) for v in values]
+        literals[2] = "current_timestamp()"
+        self.runtime.sql(f"INSERT INTO {self.runtime.ref(self.table)} VALUES ({', '.join(literals)})")
+
+    def events(self, run_id: str | None = None) -> list[Event]:
+        if not self.runtime.exists(self.table):
+            return []
+        where = f" WHERE run_id = {_lit(run_id)}" if run_id else ""
+        rows = self.runtime.sql(f"SELECT * FROM {self.runtime.ref(self.table)}{where} ORDER BY ts").collect()
+        return [
+            Event(r["run_id"], r["event"], r["ts"], r["table_name"], r["version_before"], r["version_after"],
+                  r["contract_sha256"], r["key_fingerprint"], r["code_version"], json.loads(r["detail"] or "{}"))
+            for r in rows
+        ]
+
+    def has(self, run_id: str, event: str) -> Event | None:
+        found = [e for e in self.events(run_id) if e.event == event]
+        return found[-1] if found else None
+
+    def last_committed(self) -> Event | None:
+        commits = [e for e in self.events() if e.event == "promote_commit"]
+        return commits[-1] if commits else None
+
+    def interrupted_promotions(self) -> list[str]:
+        """Runs that began promoting and neither committed nor rolled back."""
+        begun: dict[str, None] = {}
+        closed: set[str] = set()
+        for e in self.events():
+            if e.event == "promote_begin":
+                begun.setdefault(e.run_id, None)
+            elif e.event in ("promote_commit", "rolled_back", "recovered"):
+                closed.add(e.run_id)
+        return [r for r in begun if r not in closed]
+
+    def versions_before(self, run_id: str) -> dict[str, int]:
+        return {e.table_name: int(e.version_before) for e in self.events(run_id)
+                if e.event == "promote_table_begin" and e.table_name and e.version_before is not None}
+
+    # -- lock -----------------------------------------------------------------------------------------
+    def _lock_row(self) -> dict[str, Any]:
+        rows = self.runtime.sql(f"SELECT * FROM {self.runtime.ref(self.lock_table)}").collect()
+        return rows[0].asDict() if rows else {}
+
+    def lock_holder(self) -> dict[str, Any]:
+        return self._lock_row() if self.runtime.exists(self.lock_table) else {}
+
+    @staticmethod
+    def holder_alive(row: dict[str, Any]) -> bool:
+        """Best effort: a holder on this host whose pid is gone, or whose lease expired, is dead."""
+        if not row.get("holder"):
+            return False
+        since = row.get("since")
+        if since is not None and dt.datetime.now() - since > LEASE:
+            return False
+        if row.get("host") == socket.gethostname() and row.get("pid"):
+            try:
+                os.kill(int(row["pid"]), 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True
+        return True
+
+    def acquire(self, run_id: str) -> str | None:
+        """Take the lock for ``run_id``. Returns the run id of a dead holder that was taken over (or None).
+
+        Raises LockBusy when a live run holds it. Re-acquiring with the same run id (a later task of the
+        same job run) just refreshes the pid.
+        """
+        self.ensure()
+        row = self._lock_row()
+        holder = row.get("holder")
+        if holder and holder != run_id and self.holder_alive(row):
+            raise LockBusy(
+                f"run '{holder}' (host {row.get('host')}, pid {row.get('pid')}, since {row.get('since')}) is "
+                "still running; wait for it to finish. If it is gone, its lease expires after "
+                f"{int(LEASE.total_seconds() // 3600)} h, or release it with `anonymizer unlock`."
+            )
+        condition = "holder IS NULL" if not holder else f"holder = {_lit(holder)}"
+        try:
+            result = self.runtime.sql(
+                f"UPDATE {self.runtime.ref(self.lock_table)} SET holder = {_lit(run_id)}, "
+                f"host = {_lit(socket.gethostname())}, pid = {os.getpid()}, since = current_timestamp() "
+                f"WHERE name = 'anonymizer' AND {condition}"
+            ).collect()
+        except Exception as exc:
+            if "Concurrent" in type(exc).__name__ + str(exc):
+                raise LockBusy("another run took the lock at the same moment; try again later") from None
+            raise
+        affected = int(result[0][0]) if result else 0
+        if affected != 1:
+            raise LockBusy("another run took the lock at the same moment; try again later")
+        return holder if holder and holder != run_id else None
+
+    def release(self, run_id: str) -> None:
+        if not self.runtime.exists(self.lock_table):
+            return
+        self.runtime.sql(
+            f"UPDATE {self.runtime.ref(self.lock_table)} SET holder = NULL, host = NULL, pid = NULL, since = NULL "
+            f"WHERE name = 'anonymizer' AND holder = {_lit(run_id)}"
+        )
+
+    def force_release(self) -> None:
+        if self.runtime.exists(self.lock_table):
+            self.runtime.sql(
+                f"UPDATE {self.runtime.ref(self.lock_table)} SET holder = NULL, host = NULL, pid = NULL, since = NULL"
+            )

@@ -1,0 +1,307 @@
+"""The job's steps: gate -> anonymize -> check -> promote, plus rollback and recovery.
+
+Each step is callable on its own (one Databricks task each, sharing the job run id) or in one process
+(``anonymizer run``). Every step verifies that the step before it succeeded *for the same run id* and that
+the staged tables it is about to trust are the very Delta versions that were checked, so a leftover staging
+table of a crashed run can never be promoted.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from anonymizer import __version__
+from anonymizer.checks import CheckContext, as_dicts, run_checks
+from anonymizer.context import Context
+from anonymizer.gate import GateResult, run_gate
+from anonymizer.generate import contract_columns, foreign_keys
+from anonymizer.journal import Journal, LockBusy
+from anonymizer.runtime import LiveColumn
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_GATE = 3
+EXIT_CHECKS = 4
+EXIT_BUSY = 5
+EXIT_PROMOTE = 6
+EXIT_ROLLED_BACK = 7
+EXIT_KEY = 8
+STAGING_RUN_PROPERTY = "anonymizer.run_id"
+
+
+class StepFailed(Exception):
+    """A step refused or failed; ``code`` is the process exit code, the message says what to do."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class StepLog:
+    """Progress lines (table, rows, seconds) and timings, shared by all steps of one process."""
+
+    emit: Callable[[str], None] = print
+    durations: dict[str, float] = field(default_factory=dict)
+
+    def line(self, text: str) -> None:
+        self.emit(text)
+
+    def timed(self, name: str, started: float) -> float:
+        took = time.perf_counter() - started
+        self.durations[name] = round(self.durations.get(name, 0.0) + took, 3)
+        return took
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+def journal_for(ctx: Context) -> Journal:
+    return Journal(ctx.runtime, ctx.contract)
+
+
+def recover(ctx: Context, journal: Journal, log: StepLog) -> list[str]:
+    """Restore every final table touched by a promotion that never finished. Runs before anything else."""
+    recovered = []
+    for run_id in journal.interrupted_promotions():
+        versions = journal.versions_before(run_id)
+        for table, version in versions.items():
+            name = ctx.contract.target_name(table)
+            if ctx.runtime.exists(name) and ctx.runtime.version(name) != version:
+                ctx.runtime.restore(name, version)
+                log.line(f"  recovered {name} to version {version} (run {run_id} was interrupted while promoting)")
+        journal.record(run_id, "recovered", detail={"tables": versions})
+        recovered.append(run_id)
+    return recovered
+
+
+def begin(ctx: Context, run_id: str, log: StepLog) -> Journal:
+    """Take the run lock (same run id = a later task of the same run) and recover interrupted runs."""
+    journal = journal_for(ctx)
+    try:
+        taken_over = journal.acquire(run_id)
+    except LockBusy as exc:
+        raise StepFailed(EXIT_BUSY, f"another anonymization run is in progress: {exc}") from None
+    if taken_over:
+        log.line(f"  run {taken_over} died without releasing the lock; taking over and recovering")
+        journal.record(taken_over, "run_abandoned", detail={"taken_over_by": run_id})
+    recover(ctx, journal, log)
+    return journal
+
+
+def gate_step(ctx: Context, run_id: str, log: StepLog, *, allow_empty: bool = False) -> GateResult:
+    started = time.perf_counter()
+    journal = begin(ctx, run_id, log)
+    journal.record(run_id, "run_started", contract_sha256=ctx.contract_sha256, code_version=__version__)
+    result = run_gate(ctx.runtime, ctx.contract, ctx.contract_sha256, allow_empty=allow_empty)
+    for finding in result.findings:
+        log.line("  " + finding.render())
+    if result.patch:
+        path = report_dir(ctx) / "contract-patch.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(result.patch)
+        log.line(f"  suggested contract patch written to {path}:")
+        for line in result.patch.splitlines():
+            log.line("    " + line)
+    took = log.timed("gate", started)
+    journal.record(run_id, "gate_passed" if result.passed else "gate_failed", detail=result.as_dict())
+    log.line(f"gate: {'passed' if result.passed else 'FAILED'} ({len(result.findings)} findings) {took:.1f} s")
+    if not result.passed:
+        journal.release(run_id)
+        raise StepFailed(EXIT_GATE, "the live source differs from the contract; nothing was written (see findings)")
+    return result
+
+
+def _require(journal: Journal, run_id: str, event: str, step: str) -> Any:
+    found = journal.has(run_id, event)
+    if found is None:
+        raise StepFailed(EXIT_USAGE, f"{step}: run {run_id} has no '{event}' event; run the previous step first "
+                         "with the same --run-id")
+    return found
+
+
+def _check_key(ctx: Context, journal: Journal, rotate_key: bool) -> str:
+    fingerprint = ctx.keyring.fingerprint()
+    last = journal.last_committed()
+    if last and last.key_fingerprint and last.key_fingerprint != fingerprint and not rotate_key:
+        raise StepFailed(EXIT_KEY, f"the key differs from the one used by the last published run ({last.run_id}): "
+                         "every anonymized id would change. Use the same key, or pass --rotate-key to re-key on purpose")
+    return fingerprint
+
+
+def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
+    from anonymizer.engine import anonymize_table
+
+    journal = begin(ctx, run_id, log)
+    _require(journal, run_id, "gate_passed", "anonymize")
+    fingerprint = _check_key(ctx, journal, ctx.opts.rotate_key)
+    versions: dict[str, int] = {}
+    for table in ctx.contract.dependency_order():
+        started = time.perf_counter()
+        name = ctx.contract.staging_name(table)
+        columns = contract_columns(ctx.contract, table)
+        if ctx.runtime.exists(name) and ctx.runtime.columns(name) != columns:
+            ctx.runtime.drop(name)  # staging from an older contract: rebuild it from the contract
+        ctx.runtime.create_table(name, columns)
+        source = ctx.runtime.read(ctx.contract.source_name(table))
+        out = anonymize_table(source, ctx.contract, table, ctx.keyring)
+        ctx.runtime.overwrite(name, out, [c.name for c in columns])
+        ctx.runtime.set_properties(name, {STAGING_RUN_PROPERTY: run_id})
+        versions[table] = ctx.runtime.version(name)
+        rows = ctx.runtime.read(name).count()
+        took = log.timed("anonymize", started)
+        log.line(f"  anonymized {table:<24} {rows:>10,} rows {took:6.1f} s -> {name}")
+    journal.record(run_id, "anonymized", key_fingerprint=fingerprint, detail={"staging_versions": versions})
+    return versions
+
+
+def _staging_matches(ctx: Context, run_id: str, versions: dict[str, int]) -> None:
+    for table, version in versions.items():
+        name = ctx.contract.staging_name(table)
+        props = ctx.runtime.properties(name) if ctx.runtime.exists(name) else {}
+        if props.get(STAGING_RUN_PROPERTY) != run_id or ctx.runtime.version(name) != version:
+            raise StepFailed(EXIT_CHECKS, f"staging table {name} is not the one run {run_id} wrote and checked; "
+                             "re-run the job from the gate")
+
+
+def key_aligner(ctx: Context) -> Callable[[Any, str], Any]:
+    """Source df -> source df plus ``__anon_<pk>`` columns, using the anonymize step's own key transform."""
+    from anonymizer.engine import anonymize_table
+
+    def align(df: Any, table: str) -> Any:
+        from pyspark.sql import functions as F
+
+        pk = ctx.contract.tables[table].primary_key
+        anon = anonymize_table(df, ctx.contract, table, ctx.keyring)
+        keyed = df.select("*", *[F.col(c).alias(f"__orig_{c}") for c in pk])
+        # anonymize_table is a per-row projection, so both sides share row identity through the original PK.
+        pairs = anon.select(*[F.col(c).alias(f"__anon_{c}") for c in pk]).withColumn("__rid", F.monotonically_increasing_id())
+        base = keyed.withColumn("__rid", F.monotonically_increasing_id())
+        return base.join(pairs, "__rid").drop("__rid", *[f"__orig_{c}" for c in pk])
+
+    return align
+
+
+def check_step(ctx: Context, run_id: str, log: StepLog) -> list[dict[str, Any]]:
+    started = time.perf_counter()
+    journal = begin(ctx, run_id, log)
+    anonymized = _require(journal, run_id, "anonymized", "check")
+    versions = {k: int(v) for k, v in anonymized.detail["staging_versions"].items()}
+    _staging_matches(ctx, run_id, versions)
+    checks = run_checks(CheckContext(ctx.runtime, ctx.contract, key_aligner(ctx)))
+    for check in checks:
+        if not check.passed:
+            log.line("  " + check.render())
+    failed = [c for c in checks if not c.passed]
+    took = log.timed("check", started)
+    journal.record(run_id, "check_failed" if failed else "check_passed",
+                   detail={"staging_versions": versions, "checks": as_dicts(checks)})
+    log.line(f"check: {len(checks) - len(failed)}/{len(checks)} passed {took:.1f} s")
+    if failed:
+        raise StepFailed(EXIT_CHECKS, f"{len(failed)} check(s) failed on staging; nothing was promoted")
+    return as_dicts(checks)
+
+
+def _ensure_final(ctx: Context, table: str) -> str:
+    name = ctx.contract.target_name(table)
+    if not ctx.runtime.exists(name):
+        ctx.runtime.create_table(name, contract_columns(ctx.contract, table))
+        ctx.runtime.declare_keys(name, ctx.contract.tables[table].primary_key, foreign_keys(ctx.contract, table, "target"))
+    return name
+
+
+def promote_step(ctx: Context, run_id: str, log: StepLog, *, fail_after: int | None = None) -> dict[str, tuple[int, int]]:
+    """Staging -> final, all tables or none. ``fail_after`` (tests) raises after that many tables."""
+    journal = begin(ctx, run_id, log)
+    passed = _require(journal, run_id, "check_passed", "promote")
+    _staging_matches(ctx, run_id, {k: int(v) for k, v in passed.detail["staging_versions"].items()})
+    tables = ctx.contract.dependency_order()
+    names = {t: _ensure_final(ctx, t) for t in tables}
+    before = {t: ctx.runtime.version(n) for t, n in names.items()}
+    for table, version in before.items():
+        journal.record(run_id, "promote_table_begin", table=table, before=version)
+    journal.record(run_id, "promote_begin", detail={"versions_before": before})
+    done: dict[str, tuple[int, int]] = {}
+    try:
+        for i, table in enumerate(tables):
+            if fail_after is not None and i == fail_after:
+                raise RuntimeError(f"injected failure after {i} promoted table(s)")
+            started = time.perf_counter()
+            cols = [c.name for c in contract_columns(ctx.contract, table)]
+            ctx.runtime.overwrite(names[table], ctx.runtime.read(ctx.contract.staging_name(table)), cols)
+            after = ctx.runtime.version(names[table])
+            done[table] = (before[table], after)
+            journal.record(run_id, "promote_table", table=table, before=before[table], after=after)
+            log.line(f"  promoted {names[table]:<40} v{before[table]} -> v{after} {log.timed('promote', started):6.1f} s")
+    except Exception as exc:
+        restore_tables(ctx, before, log)
+        journal.record(run_id, "rolled_back", detail={"reason": str(exc)[:500], "versions": before})
+        journal.release(run_id)
+        raise StepFailed(EXIT_PROMOTE, f"promotion failed ({exc}); every final table was restored to its "
+                         "version before this run") from None
+    journal.record(run_id, "promote_commit", key_fingerprint=ctx.keyring.fingerprint(),
+                   contract_sha256=ctx.contract_sha256, code_version=__version__,
+                   detail={"versions": {t: list(v) for t, v in done.items()}})
+    journal.release(run_id)
+    return done
+
+
+def restore_tables(ctx: Context, versions: dict[str, int], log: StepLog) -> None:
+    for table, version in versions.items():
+        name = ctx.contract.target_name(table)
+        if ctx.runtime.exists(name) and ctx.runtime.version(name) != version:
+            ctx.runtime.restore(name, version)
+            log.line(f"  restored {name} to version {version}")
+
+
+def rollback_after_failure(ctx: Context, run_id: str, log: StepLog) -> None:
+    """The job's failure handler: undo this run's partial promotion, free the lock, then fail the run.
+
+    A job run whose last task succeeds is reported as 'Succeeded with failures' and may not send the
+    on-failure notification, so this always raises after cleaning up.
+    """
+    journal = journal_for(ctx)
+    journal.ensure()
+    versions = journal.versions_before(run_id)
+    if versions and not journal.has(run_id, "promote_commit"):
+        restore_tables(ctx, versions, log)
+        journal.record(run_id, "rolled_back", detail={"versions": versions, "by": "rollback task"})
+    journal.force_release() if journal.lock_holder().get("holder") == run_id else None
+    raise StepFailed(EXIT_ROLLED_BACK, f"run {run_id} failed; final tables are at their versions before the run")
+
+
+def rollback_to_run(ctx: Context, run_id: str | None, log: StepLog) -> dict[str, int]:
+    """Manual rollback: restore final tables to their versions before ``run_id`` (default: the last run)."""
+    journal = journal_for(ctx)
+    last = journal.last_committed()
+    target = run_id or (last.run_id if last else None)
+    if target is None:
+        raise StepFailed(EXIT_USAGE, "no published run to roll back")
+    versions = journal.versions_before(target)
+    if not versions:
+        raise StepFailed(EXIT_USAGE, f"run {target} has no recorded promotion; nothing to roll back")
+    lock_id = f"rollback-{new_run_id()}"
+    try:
+        journal.acquire(lock_id)
+    except LockBusy as exc:
+        raise StepFailed(EXIT_BUSY, f"cannot roll back while a run is in progress: {exc}") from None
+    try:
+        restore_tables(ctx, versions, log)
+        journal.record(target, "rolled_back", detail={"versions": versions, "by": "manual rollback"})
+    finally:
+        journal.release(lock_id)
+    return versions
+
+
+def report_dir(ctx: Context) -> Path:
+    return Path(ctx.opts.report_dir) if ctx.opts.report_dir else ctx.lakehouse / "reports"
+
+
+def staging_columns(ctx: Context, table: str) -> list[LiveColumn]:
+    return contract_columns(ctx.contract, table)
