@@ -392,3 +392,29 @@ def json_schema() -> dict[str, Any]:
     column["strategy"] = {"enum": sorted(STRATEGIES), "title": "Strategy", "type": "string"}
     schema["$id"] = "https://example.com/anonymizer/contract.schema.json"
     return schema
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m anonymizer.contract [--export-schema] [FILE]``: validate a contract / export the schema."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("file", nargs="?", help="contract to validate (default: the packaged one)")
+    parser.add_argument("--export-schema", action="store_true", help="rewrite contracts/contract.schema.json")
+    args = parser.parse_args(argv)
+    if args.export_schema:
+        target = packaged_contract_path().parent / "contract.schema.json"
+        target.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
+        print(f"wrote {target}")
+        return 0
+    try:
+        contract = load_contract(args.file)
+    except ContractError as exc:
+        print(exc)
+        return 2
+    print(f"{args.file or DEFAULT_CONTRACT}: valid, {len(contract.tables)} tables, sha256 {contract.digest()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
