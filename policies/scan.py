@@ -1,0 +1,231 @@
+"""The policy gate: synthesize the stacks, run the CKV_DBX checks with checkov, enforce the backend rule.
+
+``python -m policies.scan`` (``make scan``) exits 0 when every stack passes every CKV_DBX policy, 1 when a
+policy fails (each failure is printed with its id, the real resource address and the cdktf construct path)
+and 2 when the gate itself could not run (synth failed, checkov missing, a check failed to load, a file
+failed to parse): a gate that cannot run must not look like a gate that passed.
+
+Only our policies gate (``--check CKV_DBX_*``): checkov's built-in checks have no rule for
+``databricks/databricks`` resources, and the generic Terraform ones (module pinning and the like) do not
+apply to cdktf output, so running them would only add noise to the SARIF upload.
+
+Reports go to ``reports/scan/`` (git-ignored): checkov's CLI text, JSON, SARIF (uploaded to code scanning
+by the pull-request workflow) and JUnit XML, each with the CKV_DBX_19 backend results merged in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from policies import backend
+from policies.findings import Finding, parse_report
+
+REPO = Path(__file__).resolve().parents[1]
+CHECKS_DIR = REPO / "policies" / "checks"
+DEFAULT_OUTDIR = REPO / "cdktf.out"
+DEFAULT_REPORTS = REPO / "reports" / "scan"
+CHECK_SELECTION = "CKV_DBX_*"
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+_LOAD_ERROR = re.compile(r"Cannot load external check|Failed to run check (CKV_DBX_\d+)")
+
+
+class ScanError(RuntimeError):
+    """The gate could not run; the message says what to fix."""
+
+
+@dataclass
+class CheckovRun:
+    """The outcome of one checkov run over a directory of stacks."""
+
+    failed: list[Finding]
+    passed: list[Finding]
+    seconds: float
+    reports_dir: Path
+    stderr: str = ""
+    parsing_errors: list[str] = field(default_factory=list)
+
+
+def checkov_binary() -> Path:
+    """checkov lives in its own venv (it pins packaging<24, which pytest 9 cannot use)."""
+    configured = os.environ.get("ANONYMIZER_CHECKOV")
+    path = Path(configured) if configured else REPO / ".tools" / "checkov" / "bin" / "checkov"
+    if not path.is_file():
+        raise ScanError(f"checkov not found at {path}; run `make tools` (or set ANONYMIZER_CHECKOV)")
+    return path
+
+
+def _display(path: Path) -> str:
+    """Repo-relative when possible: SARIF locations must be relative for code scanning to place them."""
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path.resolve())
+
+
+def run_checkov(target: Path, reports_dir: Path) -> CheckovRun:
+    """Run the CKV_DBX checks over every ``*.tf.json`` under ``target``; reports land in ``reports_dir``."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    for stale in reports_dir.glob("results_*"):
+        stale.unlink()
+    command = [
+        str(checkov_binary()), "-d", _display(target), "--framework", "terraform_json",
+        "--external-checks-dir", _display(CHECKS_DIR), "--skip-download", "--check", CHECK_SELECTION,
+        "-o", "cli", "-o", "json", "-o", "sarif", "-o", "junitxml", "--output-file-path", _display(reports_dir),
+    ]
+    started = time.perf_counter()
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if proc.returncode not in (0, 1):
+        raise ScanError(f"checkov exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+    problems = sorted({m.group(0) for m in _LOAD_ERROR.finditer(proc.stderr)})
+    if problems:
+        raise ScanError(f"checkov could not load or run our checks ({problems}):\n{proc.stderr[-4000:]}")
+    json_report = reports_dir / "results_json.json"
+    if not json_report.is_file():
+        raise ScanError(f"checkov wrote no JSON report into {reports_dir}:\n{proc.stderr[-4000:]}")
+    payload = json.loads(json_report.read_text("utf-8"))
+    parsing_errors = [e for r in (payload if isinstance(payload, list) else [payload]) if isinstance(r, dict)
+                      for e in r.get("results", {}).get("parsing_errors", [])]
+    return CheckovRun(parse_report(payload, "failed"), parse_report(payload, "passed"), seconds, reports_dir,
+                      proc.stderr, parsing_errors)
+
+
+def stack_files(target: Path) -> list[Path]:
+    """The synthesized stacks: ``<outdir>/stacks/<stack>/cdk.tf.json`` (or any *.tf.json under target)."""
+    return sorted(target.rglob("*.tf.json"))
+
+
+def backend_findings(files: Sequence[Path]) -> list[Finding]:
+    """CKV_DBX_19 on each stack (checkov cannot see ``terraform.backend``; see policies/backend.py)."""
+    findings = []
+    for path in files:
+        text = path.read_text("utf-8")
+        problems = backend.backend_violations(json.loads(text))
+        if problems:
+            line = next((i for i, raw in enumerate(text.splitlines(), 1) if raw.strip().startswith('"terraform"')),
+                        1)
+            findings.append(Finding(backend.CHECK_ID, backend.TITLE, "terraform.backend",
+                                    f"{path.parent.name} (stack backend)", _display(path), (line, line),
+                                    tuple(problems)))
+    return findings
+
+
+def _sarif_message(finding: Finding) -> str:
+    details = "; ".join(finding.details)
+    return f"{finding.title}: {finding.address} [{finding.construct_path}]" + (f": {details}" if details else "")
+
+
+def enrich_sarif(path: Path, findings: Sequence[Finding], extra: Sequence[Finding]) -> None:
+    """Put the real address, construct path and reason into each SARIF message; add the backend results."""
+    sarif: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    run = sarif["runs"][0]
+    by_location = {(f.check_id, f.file, f.lines[0]): f for f in findings}
+    for result in run.get("results", []):
+        location = result.get("locations", [{}])[0].get("physicalLocation", {})
+        key = (result.get("ruleId"), location.get("artifactLocation", {}).get("uri"),
+               location.get("region", {}).get("startLine"))
+        if key in by_location:
+            result["message"] = {"text": _sarif_message(by_location[key])}
+    rules = run["tool"]["driver"].setdefault("rules", [])
+    for finding in extra:
+        if not any(rule.get("id") == finding.check_id for rule in rules):
+            rules.append({"id": finding.check_id, "name": finding.title,
+                          "shortDescription": {"text": finding.title}, "fullDescription": {"text": finding.title},
+                          "help": {"text": f"{finding.title} (policies/backend.py)"},
+                          "defaultConfiguration": {"level": "error"}})
+        index = next(i for i, rule in enumerate(rules) if rule.get("id") == finding.check_id)
+        run.setdefault("results", []).append({
+            "ruleId": finding.check_id, "ruleIndex": index, "level": "error",
+            "message": {"text": _sarif_message(finding)},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": finding.file},
+                                                "region": {"startLine": finding.lines[0],
+                                                           "endLine": finding.lines[1]}}}],
+        })
+    path.write_text(json.dumps(sarif, indent=2), "utf-8")
+
+
+def add_junit_suite(path: Path, files: Sequence[Path], extra: Sequence[Finding]) -> None:
+    """Append a CKV_DBX_19 test suite (one case per stack) to checkov's JUnit report."""
+    tree = ET.parse(path)  # noqa: S314  # checkov wrote this file a moment ago; it is not external input
+    root = tree.getroot()
+    failing = {f.file: f for f in extra}
+    suite = ET.SubElement(root, "testsuite", name=f"{backend.CHECK_ID} state backend", tests=str(len(files)),
+                          failures=str(len(failing)), errors="0", skipped="0")
+    for stack in files:
+        case = ET.SubElement(suite, "testcase", name=f"[{backend.CHECK_ID}] {backend.TITLE}",
+                             classname=_display(stack), file=_display(stack))
+        if _display(stack) in failing:
+            finding = failing[_display(stack)]
+            failure = ET.SubElement(case, "failure", type="failure", message=_sarif_message(finding))
+            failure.text = "\n".join(finding.details)
+    for attribute in ("tests", "failures"):
+        total = sum(int(s.get(attribute, "0")) for s in root.iter("testsuite"))
+        root.set(attribute, str(total))
+    tree.write(path, encoding="unicode", xml_declaration=True)
+
+
+def synthesize(outdir: Path) -> None:
+    """Run the infra synth entry point (same interpreter), so the scan sees exactly what would deploy."""
+    env = {**os.environ, "CHECKPOINT_DISABLE": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    proc = subprocess.run([sys.executable, "-m", "infra.synth", "--outdir", str(outdir)], cwd=REPO, env=env,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ScanError(f"synth failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}")
+
+
+def _sort_key(finding: Finding) -> tuple[str, int, str]:
+    number = finding.check_id.rsplit("_", 1)[-1]
+    return (finding.file, int(number) if number.isdigit() else 0, finding.address)
+
+
+def scan(outdir: Path, reports_dir: Path, *, skip_synth: bool = False) -> int:
+    """Synthesize (unless told not to), scan, report; returns the process exit status."""
+    if not skip_synth:
+        synthesize(outdir)
+    target = outdir / "stacks" if (outdir / "stacks").is_dir() else outdir
+    files = stack_files(target)
+    if not files:
+        raise ScanError(f"no *.tf.json under {target}: nothing to scan (run `make synth`)")
+    run = run_checkov(target, reports_dir)
+    if run.parsing_errors:
+        raise ScanError(f"checkov could not parse: {run.parsing_errors}")
+    extra = backend_findings(files)
+    enrich_sarif(reports_dir / "results_sarif.sarif", run.failed, extra)
+    add_junit_suite(reports_dir / "results_junitxml.xml", files, extra)
+    failures = sorted([*run.failed, *extra], key=_sort_key)
+    print(f"policy scan: {len(files)} stack(s), {len(run.passed) + len(files) - len(extra)} passed, "
+          f"{len(failures)} failed (checkov {run.seconds:.1f}s); reports in {_display(reports_dir)}/")
+    for finding in failures:
+        print(f"FAILED {finding.render()}")
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m policies.scan", description=__doc__.splitlines()[0])
+    parser.add_argument("--outdir", type=Path, default=DEFAULT_OUTDIR,
+                        help="cdktf output directory to synthesize into and scan (default: cdktf.out)")
+    parser.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS,
+                        help="where checkov writes CLI/JSON/SARIF/JUnit reports (default: reports/scan)")
+    parser.add_argument("--skip-synth", action="store_true",
+                        help="scan the existing output (e.g. right after `make synth`) instead of synthesizing")
+    args = parser.parse_args(argv)
+    try:
+        return scan(args.outdir.resolve(), args.reports_dir.resolve(), skip_synth=args.skip_synth)
+    except ScanError as exc:
+        print(f"policy scan: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
