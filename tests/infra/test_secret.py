@@ -1,0 +1,82 @@
+"""The anonymization key: generated (or supplied) outside the JSON, readable by the job's SP only."""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import string
+
+import pytest
+from anonymizer.keys import MIN_KEY_BYTES, Keyring, decode_key_text
+
+from infra.constructs.secret import KEY_LENGTH, SUPPLIED_KEY_PATTERN
+from tests.infra.conftest import SP, StackJson, only, ref, resources
+
+
+def test_secret_scope_and_generated_key(prod_stack: StackJson) -> None:
+    assert only(prod_stack, "databricks_secret_scope") == {"name": "anonymizer"}
+    assert only(prod_stack, "random_password") == {
+        "length": 64,
+        "special": False,
+        "min_lower": 8,
+        "min_upper": 8,
+        "min_numeric": 8,
+        "keepers": {"generation": "1"},
+    }
+    assert only(prod_stack, "databricks_secret") == {
+        "scope": ref(prod_stack, "databricks_secret_scope", "key/scope", "name"),
+        "key": "anonymization-key",
+        "string_value": ref(prod_stack, "random_password", "key/value", "result"),
+    }
+
+
+def test_secret_acl_grants_read_to_the_service_principal_only(prod_stack: StackJson) -> None:
+    acls = resources(prod_stack, "databricks_secret_acl")
+    assert list(acls.values()) == [{
+        "scope": ref(prod_stack, "databricks_secret_scope", "key/scope", "name"),
+        "principal": SP,
+        "permission": "READ",
+    }]
+
+
+def test_supplied_key_is_a_sensitive_variable_without_default(variant_stack: StackJson) -> None:
+    assert "random_password" not in variant_stack.get("resource", {})
+    variable = variant_stack["variable"]["anonymization_key"]
+    assert variable["sensitive"] is True
+    assert variable["nullable"] is False
+    assert "default" not in variable
+    assert variable["validation"][0]["condition"] == (
+        '${can(regex("^([0-9a-fA-F]{64,}|[A-Za-z0-9+/_-]{43,}={0,2})$", var.anonymization_key))}')
+    assert only(variant_stack, "databricks_secret")["string_value"] == "${var.anonymization_key}"
+
+
+def test_no_secret_value_is_a_literal(prod_stack: StackJson, variant_stack: StackJson) -> None:
+    for stack in (prod_stack, variant_stack):
+        for secret in resources(stack, "databricks_secret").values():
+            value = secret["string_value"]
+            assert value.startswith("${") and value.endswith("}")
+
+
+def test_generated_key_format_is_accepted_by_the_job() -> None:
+    # What random_password(length=64, special=false, min_* = 8) produces: the job must decode it to >= 32 bytes.
+    alphabet = string.ascii_letters + string.digits
+    for _ in range(20):
+        key = "".join(secrets.choice(alphabet) for _ in range(KEY_LENGTH))
+        raw = decode_key_text(key)
+        assert len(raw) >= MIN_KEY_BYTES
+        Keyring.from_text(key)
+
+
+@pytest.mark.parametrize(("key", "accepted"), [
+    (secrets.token_hex(32), True),
+    (base64.b64encode(secrets.token_bytes(32)).decode(), True),
+    (base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="), True),
+    (secrets.token_hex(16), False),
+    (base64.b64encode(secrets.token_bytes(24)).decode(), False),
+    ("correct horse battery staple correct horse battery", False),
+])
+def test_variable_validation_matches_what_the_job_accepts(key: str, accepted: bool) -> None:
+    assert bool(re.fullmatch(SUPPLIED_KEY_PATTERN, key)) is accepted
+    if accepted:
+        assert len(decode_key_text(key)) >= MIN_KEY_BYTES
