@@ -1,0 +1,77 @@
+"""The gate as CI runs it (``python -m policies.scan``): exit status, printed findings, reports, real stacks."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+from policies import scan
+from policies.findings import parse_report
+from tests.policies.conftest import FAIL_STACK, FIXTURES, UNENCRYPTED_STACK, CliRun, run_cli
+from tests.policies.test_checks import CHECKOV_IDS, EXPECTED_FAILURES
+
+
+def test_failing_stacks_exit_1_and_print_id_address_and_construct(failing_scan: CliRun) -> None:
+    assert failing_scan.returncode == scan.EXIT_FAILED, failing_scan.stderr
+    lines = [line for line in failing_scan.stdout.splitlines() if line.startswith("FAILED ")]
+    expected = sum(len(v) for v in EXPECTED_FAILURES.values()) + 2  # + CKV_DBX_19 on both failing stacks
+    assert len(lines) == expected
+    assert any(line.startswith("FAILED CKV_DBX_6 databricks_grants.dbx6_developers_on_source_schema "
+                               f"[{FAIL_STACK}/dbx6/source_schema] ") for line in lines)
+
+
+def test_backend_rule_fails_local_and_unencrypted_state(failing_scan: CliRun) -> None:
+    backend_lines = [line for line in failing_scan.stdout.splitlines() if line.startswith("FAILED CKV_DBX_19 ")]
+    assert len(backend_lines) == 2
+    assert any(f"[{FAIL_STACK} (stack backend)]" in line for line in backend_lines)
+    assert any(f"[{UNENCRYPTED_STACK} (stack backend)]" in line for line in backend_lines)
+    assert "encrypt = true" in failing_scan.stdout
+
+
+def test_sarif_names_real_resources_and_includes_the_backend_rule(failing_scan: CliRun) -> None:
+    sarif = json.loads((failing_scan.reports / "results_sarif.sarif").read_text("utf-8"))
+    run = sarif["runs"][0]
+    rule_ids = {rule["id"] for rule in run["tool"]["driver"]["rules"]}
+    assert "CKV_DBX_19" in rule_ids and rule_ids <= {*CHECKOV_IDS, "CKV_DBX_19"}
+    results = Counter(result["ruleId"] for result in run["results"])
+    assert results["CKV_DBX_19"] == 2
+    assert results["CKV_DBX_3"] == len(EXPECTED_FAILURES["CKV_DBX_3"])
+    messages = [result["message"]["text"] for result in run["results"]]
+    assert any("databricks_workspace_binding.dbx3_source_bound [fail-dev/dbx3/source]" in m for m in messages)
+    for result in run["results"]:
+        uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        assert not Path(uri).is_absolute(), "code scanning needs repo-relative locations"
+
+
+def test_junit_has_a_backend_suite_and_consistent_totals(failing_scan: CliRun) -> None:
+    root = ET.parse(failing_scan.reports / "results_junitxml.xml").getroot()  # noqa: S314  # our own report
+    suites = {suite.get("name"): suite for suite in root.iter("testsuite")}
+    backend = suites["CKV_DBX_19 state backend"]
+    assert backend.get("failures") == "2"
+    assert int(root.get("failures", "0")) == sum(int(s.get("failures", "0")) for s in suites.values())
+
+
+def test_passing_fixture_exits_0(tmp_path: Path) -> None:
+    result = run_cli("--skip-synth", outdir=FIXTURES / "pass", reports=tmp_path)
+    assert result.returncode == scan.EXIT_OK, result.stdout + result.stderr
+    assert ", 0 failed" in result.stdout
+
+
+def test_nothing_to_scan_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    result = run_cli("--skip-synth", outdir=tmp_path / "empty", reports=tmp_path / "reports")
+    assert result.returncode == scan.EXIT_ERROR
+    assert "nothing to scan" in result.stderr
+
+
+def test_shipped_stacks_pass_every_policy(real_scan: CliRun) -> None:
+    """Zero false positives on what would deploy, and every rule that applies to it really ran."""
+    assert real_scan.returncode == scan.EXIT_OK, real_scan.stdout + real_scan.stderr
+    assert list((real_scan.outdir / "stacks").glob("*/cdk.tf.json")), "the gate did not synthesize"
+    payload = json.loads((real_scan.reports / "results_json.json").read_text("utf-8"))
+    assert parse_report(payload, "failed") == []
+    ran = {finding.check_id for finding in parse_report(payload, "passed")}
+    # The shipped stacks declare catalogs, bindings, grants, secrets, ACLs and a job: all 18 rules apply.
+    assert ran == set(CHECKOV_IDS)
+    assert "0 failed" in real_scan.stdout
