@@ -54,8 +54,9 @@ lint: setup
 	$(BIN)/ruff check jobs infra policies tests
 	$(BIN)/mypy
 
+# pytest exits 5 when it collects no test: say so loudly instead of failing with an obscure code.
 unit: setup tools
-	$(BIN)/pytest
+	$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
 test: lint unit
 
