@@ -117,3 +117,9 @@ def test_literal_secret_values_never_reach_the_reports(fixture_run: scan.Checkov
         assert literal not in " ".join(finding.details)
     for report in fixture_run.reports_dir.glob("results_*"):
         assert literal not in report.read_text("utf-8"), report.name
+
+
+def test_readme_documents_every_policy() -> None:
+    readme = (scan.REPO / "policies" / "README.md").read_text("utf-8")
+    rows = set(re.findall(r"^\| (CKV_DBX_\d+) \|", readme, flags=re.MULTILINE))
+    assert rows == {*CHECKOV_IDS, "CKV_DBX_19"}
