@@ -254,7 +254,7 @@ def _column_expr(contract: Contract, table: str, field: StructField, column: Col
         return F.lit(None).cast(dtype)
     if strategy == "generalize":
         assert isinstance(params, GeneralizeParams)
-        return _generalize(c, sql_type, params, field)
+        return masked(_generalize(c, sql_type, params, field))  # greatest() would turn NULL into the minimum
     if strategy == "key":
         assert isinstance(params, KeyParams)
         key = keyring.subkey("key", contract.key_domain(table, name))
