@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from policies import scan
 from policies.findings import parse_report
 from tests.policies.conftest import FAIL_STACK, FIXTURES, UNENCRYPTED_STACK, CliRun, run_cli
@@ -63,6 +65,36 @@ def test_nothing_to_scan_is_an_error_not_a_pass(tmp_path: Path) -> None:
     result = run_cli("--skip-synth", outdir=tmp_path / "empty", reports=tmp_path / "reports")
     assert result.returncode == scan.EXIT_ERROR
     assert "nothing to scan" in result.stderr
+
+
+CRASHING_CHECK = """
+from checkov.common.models.enums import CheckCategories
+from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
+
+
+class Crash(BaseResourceCheck):
+    def __init__(self):
+        super().__init__(name="crash", id="CKV_DBX_99", categories=[CheckCategories.IAM],
+                         supported_resources=["databricks_catalog"])
+
+    def scan_resource_conf(self, conf):
+        raise RuntimeError("a bug in a policy")
+
+
+check = Crash()
+"""
+
+
+def test_a_crashing_check_stops_the_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """checkov logs a check's exception and still exits 0: without the gate's guard, a policy with a bug
+    would pass every stack."""
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    (checks / "__init__.py").write_text("")
+    (checks / "crash.py").write_text(CRASHING_CHECK)
+    monkeypatch.setattr(scan, "CHECKS_DIR", checks)
+    with pytest.raises(scan.ScanError, match="CKV_DBX_99"):
+        scan.run_checkov(FIXTURES / "pass", tmp_path / "reports")
 
 
 def test_shipped_stacks_pass_every_policy(real_scan: CliRun) -> None:
