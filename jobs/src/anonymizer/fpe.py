@@ -67,14 +67,19 @@ def _feistel_bits(aes: AesEcb, x: U64, bits: int, tweak: int, decrypt: bool, rou
     right = x & mask_b
     order = range(rounds - 1, -1, -1) if decrypt else range(rounds)
     base = ((_TAG_INT & 0xFFFFFFFF) << 32) | ((tweak & 0xFFFF) << 16) | (bits << 8)
+    # one block buffer and one output buffer for all rounds: word 0 = tweak|round, word 1 = the half
+    blk = np.empty((len(x), 2), dtype=np.uint64)
+    out = np.empty(blk.nbytes + BLOCK - 1, dtype=np.uint8)
     for r in order:
-        hi = np.full(len(x), np.uint64((base | r) & _M64), dtype=np.uint64)
+        blk[:, 0] = np.uint64((base | r) & _M64)
         if r % 2 == 0:
-            f, _ = aes.words(hi, right)
-            left = left ^ (f & mask_a)
+            blk[:, 1] = right
+            f = aes.blocks(blk, out).view(np.uint64)[:, 0]
+            left ^= f & mask_a
         else:
-            f, _ = aes.words(hi, left)
-            right = right ^ (f & mask_b)
+            blk[:, 1] = left
+            f = aes.blocks(blk, out).view(np.uint64)[:, 0]
+            right ^= f & mask_b
     return (left << np.uint64(b)) | right
 
 
@@ -140,6 +145,7 @@ _RENDER[3, :] = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)
 _RENDER[4, :16] = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _RENDER[5, :16] = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
 _MODE_ID = {"classes": 1, "hex": 2, "digits": 3}
+_RADIX_U8 = _RADIX.astype(np.uint8)
 
 
 def _classify(m: U8, alphabet: Alphabet) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int32]]:
@@ -236,11 +242,12 @@ class StringFpe:
         if many.size == 0:
             return out
         code_m = code[many]
-        val = value[many]
+        val = value[many].astype(np.uint8)
         perm_m = perm[many]
-        radix = _RADIX[code_m]
-        rank = np.cumsum(perm_m, axis=1) - 1
-        half_a = perm_m & (rank < (k[many] // 2)[:, None])
+        radix = _RADIX_U8[code_m]
+        radix32 = radix.astype(np.uint32)
+        rank = np.cumsum(perm_m, axis=1, dtype=np.int16) - 1
+        half_a = perm_m & (rank < (k[many] // 2).astype(np.int16)[:, None])
         half_b = perm_m & ~half_a
         # shape prefix of the MAC, constant across rounds: header, kept bytes, codes
         m = len(many)
@@ -260,19 +267,27 @@ class StringFpe:
         ctr[:, 14] = 0xE7
         order = range(ROUNDS - 1, -1, -1) if decrypt else range(ROUNDS)
         msg = np.zeros((m, nb * BLOCK), dtype=np.uint8)
+        fin = np.zeros((m, BLOCK), dtype=np.uint8)
         for r in order:
             src, dst = (half_b, half_a) if r % 2 == 0 else (half_a, half_b)
-            msg[:, :width] = np.where(src, val, 0).astype(np.uint8)
+            np.multiply(val, src, out=msg[:, :width], casting="unsafe")
             state = state0
             for j in range(nb):
                 state = self._mac.blocks(state ^ msg[:, j * BLOCK : (j + 1) * BLOCK])
-            fin = np.zeros((m, BLOCK), dtype=np.uint8)
             fin[:, 0] = r + 1
             tag = self._mac.blocks(state ^ fin)
             stream = self._exp.blocks(tag[:, None, :] ^ ctr[None, :, :]).reshape(m, nexp * BLOCK)
-            f = stream.view(np.uint16)[:, :width].astype(np.int32) % radix
-            val = np.where(dst, (val - f) % radix if decrypt else (val + f) % radix, val)
-        out[many] = val
+            # uniform 16-bit f -> [0, radix) by multiply-shift (Lemire): no integer division, same bias as mod
+            f32 = stream.view(np.uint16)[:, :width].astype(np.uint32)
+            f32 *= radix32
+            f32 >>= 16
+            f = f32.astype(np.uint8)
+            if decrypt:
+                np.subtract(radix, f, out=f, where=f > 0)
+            f += val
+            np.subtract(f, radix, out=f, where=f >= radix)
+            np.copyto(val, f, where=dst)
+        out[many] = val.astype(np.int32)
         return out
 
     def _group(self, mat: U8, decrypt: bool) -> U8:
