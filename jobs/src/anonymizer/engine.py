@@ -17,6 +17,14 @@ Design rules, and why:
   non-nullable columns are wrapped in ``coalesce(x, raise_error(..), <typed literal>)``, which makes Spark
   infer non-nullable while failing loudly (instead of inventing a value) if a transform ever produced NULL.
 * **NULL in, NULL out.** Keyed UDF outputs are masked with ``CASE WHEN input IS NOT NULL``.
+* **Date shift.** ``offset = -(1 + PRF_k(entity raw value) mod max_days)`` with ``k`` derived from the entity's
+  key domain, so dob (entity dim_patients.patient_id) and visit_date (entity fact_visits.patient_id, same
+  domain) of one patient move by the same number of days: ages and intervals in days are exact. (A
+  calendar-year age can still differ by one when a date pair straddles Feb 29; day counts never do.)
+  Timestamps move by whole 24-hour days. **NULL entity:** the offset is a PRF (separate subkey) of the
+  date value itself: such rows share no offset (knowing one true date reveals nothing about another row),
+  the output stays deterministic and in the past; intervals between them are not preserved, as there is no
+  entity to preserve them for. A NULL date stays NULL.
 * **Fail closed.** A column missing from the contract, a type that differs from the contract, or a strategy
   the engine cannot apply raises :class:`EngineError` before any data is read.
 """
@@ -88,7 +96,7 @@ def _pandas(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
 def _udf(fn: Callable[..., pd.Series], return_type: DataType) -> Callable[..., SparkColumn]:
     from pyspark.sql.functions import pandas_udf
 
-    return pandas_udf(fn, return_type)  # type: ignore[call-overload, no-any-return]
+    return pandas_udf(fn, return_type)  # type: ignore[call-overload]
 
 
 def _int_key_udf(key: bytes, bits: int, return_type: DataType) -> Callable[..., SparkColumn]:

@@ -176,8 +176,8 @@ def _classify(m: U8, alphabet: Alphabet) -> tuple[npt.NDArray[np.int8], npt.NDAr
     nonhex_letter = (lower & ~lhex) | (upper & ~uhex)
     has_l = lhex.any(axis=1)
     has_u = uhex.any(axis=1)
-    hex_row = ~nonhex_letter.any(axis=1) & ~(has_l & has_u)
-    upper_row = hex_row & has_u
+    hex_row: npt.NDArray[np.bool_] = np.asarray(~nonhex_letter.any(axis=1) & ~(has_l & has_u))
+    upper_row: npt.NDArray[np.bool_] = np.asarray(hex_row & has_u)
     hexpos = (digit | lhex | uhex) & hex_row[:, None]
     value[hexpos & lhex] += 10
     value[hexpos & uhex] += 10

@@ -54,7 +54,7 @@ class AesEcb:
             return np.empty((0, BLOCK), dtype=np.uint8)
         if out is None or out.nbytes < nbytes + BLOCK - 1:
             out = np.empty(nbytes + BLOCK - 1, dtype=np.uint8)
-        self._enc.update_into(buf.reshape(-1).view(np.uint8), out)
+        self._enc.update_into(buf.reshape(-1).view(np.uint8).data, out.data)
         return out[:nbytes].reshape(-1, BLOCK)
 
     def words(self, hi: U64, lo: U64) -> tuple[U64, U64]:
