@@ -265,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--markdown", default=None)
     bp.add_argument("--udf-rows", type=int, default=200_000)
     bp.add_argument("--workdir", default=None)
+    bp.add_argument("--scale-10m", action="store_true", help="also run at 10,000,000 visits and report scaling")
+    bp.add_argument("--also-visits", type=int, action="append", metavar="N",
+                    help="also run at N visits (repeatable) and report scaling against --visits")
+    bp.add_argument("--skip-synth", action="store_true", help="do not time `python -m infra.synth`")
+    bp.add_argument("--scaling-core", action="store_true",
+                    help="at the extra scales time only copy, engine and anonymize step (what scaling needs)")
+    bp.add_argument("--no-warmup", action="store_true", help="skip the warm-up and the untimed pre-creation of outputs (smoke tests only)")
+    bp.add_argument("--verbose", action="store_true", help="print the pipeline's step and table lines")
     bp.set_defaults(fn=cmd_bench)
     return parser
 

@@ -1,0 +1,827 @@
+"""``anonymizer bench``: what anonymization costs, measured side by side in one run on this machine.
+
+A performance claim is only worth the run that produced it, so every number here comes from one process,
+one Spark session and one freshly generated lakehouse, after a warm-up on a tiny lakehouse (JIT, class
+loading, the Python worker pool and Delta's first commit are paid before anything is timed). Variants run
+interleaved (repeat 1 of every variant, then repeat 2, ...) so that drift of the machine hits all of them
+alike, and each reports the median of ``--repeats`` runs.
+
+Variants (all read the same source Delta tables and end with a Delta commit):
+
+``copy``
+    the floor: each table read and written unchanged (``mode("overwrite")`` into an existing Delta table,
+    as the job overwrites existing staging tables).
+``seed_baseline``
+    the seed project's job (luijkr/data-anonymization-databricks, ``anonymize_data.py``) re-implemented:
+    every tagged column transformed by its Spark type with a salted ``sha2`` / Murmur3 ``hash`` and written
+    back with an overwrite. Its integer keys are ``hash % 500000 + 500000``, so primary keys collide; the
+    number of collisions is counted on the written output.
+``udf_baseline``
+    the style of per-row tools (Faker/Presidio pipelines): a plain pickled ``@udf`` per PII column doing
+    hashlib and a Faker call per row, on a subset of ``dim_patients`` (``--udf-rows``).
+``anonymize_udf_subset``
+    our engine on that very subset, written the same way: the like-for-like partner of ``udf_baseline``.
+``anonymize_engine``
+    our engine alone (``anonymize_table`` + the same write as ``copy``), without the pipeline's bookkeeping:
+    what the transformation itself costs.
+``anonymize``
+    the pipeline's anonymize step itself (:func:`anonymizer.pipeline.anonymize_step`: staging DDL,
+    ``anonymize_table``, ``INSERT OVERWRITE``, run property, version, row count, journal), after an untimed
+    gate of the same run id.
+``full_run``
+    :func:`anonymizer.cli.run_pipeline` (gate -> anonymize -> check -> promote), a fresh run id per repeat and
+    the same key throughout, as consecutive nightly runs would.
+
+Memory: ``peak_rss_mb`` is the high-water mark (``VmHWM``) of the Python driver plus the JVM, reset through
+``/proc/<pid>/clear_refs`` before each run, so it is the peak of that run; the JVM keeps heap it has touched,
+so the JVM part is never below what earlier runs grew it to. ``peak_tree_rss_mb`` samples the resident size
+of the whole process tree (Python workers included) every 0.2 s. Both are None off Linux.
+
+The key is random per bench (never on disk outside the temporary lakehouse); the seed baseline's salt too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from faker import Faker
+    from pyspark.sql import DataFrame, SparkSession
+
+    from anonymizer.context import Context
+    from anonymizer.contract import Contract
+    from anonymizer.runtime import LocalRuntime
+
+TEN_MILLION = 10_000_000
+# Timed variants, in the (interleaved) order they run. SCALING_CORE is what the scaling ratio needs.
+VARIANTS = ("copy", "seed_baseline", "udf_baseline", "anonymize_udf_subset", "anonymize_engine", "anonymize",
+            "full_run")
+SCALING_CORE = frozenset({"copy", "anonymize_engine", "anonymize"})
+WARMUP_VISITS = 2_000
+DATA_SEED = 42
+UDF_TABLE = "dim_patients"
+# The seed job's integer transform: Murmur3 hash modulo ceil(max_value / 2), shifted up by the same amount.
+SEED_INT_MAX_VALUE = 1_000_000
+SEED_INT_HALF = (SEED_INT_MAX_VALUE + 1) // 2
+SEED_DATE_DAYS = 365
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+# Targets of the issue, reported next to the numbers. (key, description, comparison, threshold)
+TARGETS: tuple[tuple[str, str, str, float], ...] = (
+    ("anonymize_vs_copy", "anonymize step / plain copy <= 2.0", "<=", 2.0),
+    ("anonymize_vs_copy_stretch", "anonymize step / plain copy <= 1.5 (stretch)", "<=", 1.5),
+    ("anonymize_vs_seed", "anonymize step faster than the seed job (ratio < 1)", "<", 1.0),
+    ("anonymize_vs_udf", "anonymize >= 5x the per-row UDF rate", ">=", 5.0),
+    ("scaling", "10x rows -> <= 11x time (anonymize step)", "<=", 1.1),
+    ("generation_rows_per_s", "synthetic generation >= 200k rows/s", ">=", 200_000.0),
+    ("synth_seconds", "make synth <= 15 s", "<=", 15.0),
+)
+
+
+def _say(text: str) -> None:
+    print(f"bench: {text}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------------
+# memory: VmHWM of driver + JVM (reset per run) and a sampled RSS of the whole process tree
+# ------------------------------------------------------------------------------------------------------
+
+
+def _status_kb(pid: int, field_name: str) -> int | None:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(rf"^{field_name}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` from /proc/*/stat (no psutil dependency)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # the command name may contain spaces and parentheses: the fields after the last ')' are fixed
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            kids.append(int(entry.name))
+    return kids
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        kids = _children(todo.pop())
+        out += kids
+        todo += kids
+    return out
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+class MemoryProbe:
+    """Peak resident memory of the driver (Python + JVM child) and of the whole process tree, per run."""
+
+    def __init__(self) -> None:
+        self.enabled = Path("/proc/self/status").is_file()
+        self.pids = [os.getpid()]
+        if self.enabled:
+            self.pids += [p for p in _children(os.getpid()) if _comm(p) == "java"]
+        self._tree_peak_kb = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _reset(self) -> None:
+        for pid in self.pids:
+            # "5" resets the high-water mark to the current RSS (Linux >= 4.0); harmless where refused.
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+    def _tree_rss_kb(self) -> int:
+        pids = [os.getpid(), *_descendants(os.getpid())]
+        return sum(_status_kb(p, "VmRSS") or 0 for p in pids)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self._tree_peak_kb = max(self._tree_peak_kb, self._tree_rss_kb())
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[dict[str, float | None]]:
+        """Yields a dict that holds ``peak_rss_mb`` and ``peak_tree_rss_mb`` once the block has ended."""
+        out: dict[str, float | None] = {"peak_rss_mb": None, "peak_tree_rss_mb": None}
+        if not self.enabled:
+            yield out
+            return
+        self._reset()
+        self._tree_peak_kb = self._tree_rss_kb()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        try:
+            yield out
+        finally:
+            self._stop.set()
+            self._thread.join()
+            self._tree_peak_kb = max(self._tree_peak_kb, self._tree_rss_kb())
+            hwm = [_status_kb(p, "VmHWM") for p in self.pids]
+            out["peak_rss_mb"] = round(sum(h or 0 for h in hwm) / 1024, 1) if any(hwm) else None
+            out["peak_tree_rss_mb"] = round(self._tree_peak_kb / 1024, 1)
+
+
+# ------------------------------------------------------------------------------------------------------
+# the seed project's job, re-implemented (baseline b)
+# ------------------------------------------------------------------------------------------------------
+
+
+def seed_tagged_columns(contract: Contract, table: str) -> list[str]:
+    """Columns the seed job would transform: every tagged one, i.e. all but our non-sensitive columns."""
+    return [name for name, col in contract.tables[table].columns.items() if col.classification != "non_sensitive"]
+
+
+def seed_anonymize(df: DataFrame, tagged: list[str], salt: str) -> DataFrame:
+    """The seed job's per-type transform: sha2 for strings, a hashed day shift for dates, Murmur3 mod for ints.
+
+    Faithful to the seed, including its flaws: the integer transform maps keys into ~1,000,000 values
+    (Murmur3 is signed, so ``hash % 500000 + 500000`` spans 1..999,999) and primary keys collide; one salt
+    for every column makes equal values equal across columns and tables.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    def salted(name: str) -> Any:
+        return F.concat(F.col(name).cast("string"), F.lit(salt))
+
+    exprs = []
+    for f in df.schema.fields:
+        c = F.col(f.name)
+        if f.name not in tagged:
+            exprs.append(c)
+        elif isinstance(f.dataType, T.StringType):
+            exprs.append(F.sha2(salted(f.name), 256).alias(f.name))
+        elif isinstance(f.dataType, T.DateType):
+            shift = (F.hash(salted(f.name)) % SEED_DATE_DAYS).cast("int") - SEED_DATE_DAYS
+            exprs.append(F.date_add(c, shift).alias(f.name))
+        elif isinstance(f.dataType, T.IntegerType):
+            exprs.append(((F.hash(salted(f.name)) % SEED_INT_HALF).cast("int") + SEED_INT_HALF).alias(f.name))
+        else:
+            exprs.append(c)
+    return df.select(*exprs)
+
+
+def pk_collisions(df: DataFrame, primary_key: list[str]) -> int:
+    """Rows minus distinct primary keys: how many rows lost a unique identity."""
+    from pyspark.sql import functions as F
+
+    row = df.agg(F.count(F.lit(1)).alias("rows"), F.count_distinct(*[F.col(c) for c in primary_key]).alias("d")).collect()[0]
+    return int(row["rows"]) - int(row["d"])
+
+
+# ------------------------------------------------------------------------------------------------------
+# the per-row UDF baseline (c): Faker seeded by a hash, one plain pickled UDF per PII column
+# ------------------------------------------------------------------------------------------------------
+
+_FAKER: Faker | None = None
+
+
+def _faker_for(value: object, salt: str) -> Faker:
+    """One Faker per Python worker, re-seeded per row by a hash of the value: the usual "consistent fake"."""
+    global _FAKER
+    if _FAKER is None:
+        from faker import Faker
+
+        _FAKER = Faker("en_US")
+    digest = hashlib.sha256(f"{salt}|{value}".encode()).digest()
+    _FAKER.seed_instance(int.from_bytes(digest[:8], "big"))
+    return _FAKER
+
+
+def udf_columns(salt: str) -> dict[str, Callable[[object], object]]:
+    """Per-column row functions of dim_patients, in the style of Faker-based anonymizers."""
+    import datetime as dt
+
+    def fake_id(v: object) -> object:
+        return None if v is None else _faker_for(v, salt).random_int(1, 2**31 - 1)
+
+    def fake_name(v: object) -> object:
+        return None if v is None else _faker_for(v, salt).name()
+
+    def fake_dob(v: object) -> object:
+        return None if v is None else _faker_for(v, salt).date_between(dt.date(1935, 1, 1), dt.date(2007, 12, 31))
+
+    def fake_ssn(v: object) -> object:
+        return None if v is None else _faker_for(v, salt).ssn()
+
+    def fake_address(v: object) -> object:
+        return None if v is None else str(_faker_for(v, salt).address()).replace("\n", ", ")
+
+    return {"patient_id": fake_id, "name": fake_name, "dob": fake_dob, "ssn": fake_ssn, "address": fake_address}
+
+
+def udf_anonymize(df: DataFrame, salt: str) -> DataFrame:
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    types = {"patient_id": T.IntegerType(), "dob": T.DateType()}
+    fns = udf_columns(salt)
+    exprs = []
+    for f in df.schema.fields:
+        fn = fns.get(f.name)
+        if fn is None:
+            exprs.append(F.col(f.name))
+        else:
+            # useArrow=False: the plain pickled row-at-a-time UDF such tools use.
+            udf = F.udf(fn, types.get(f.name, T.StringType()), useArrow=False)
+            exprs.append(udf(F.col(f.name)).alias(f.name))
+    return df.select(*exprs)
+
+
+# ------------------------------------------------------------------------------------------------------
+# timing
+# ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Variant:
+    """One timed thing. ``setup``/``teardown`` run around each timed ``run`` without being billed."""
+
+    name: str
+    run: Callable[[], dict[str, Any] | None]  # returns extra per-run details (per-table or per-step seconds)
+    rows: int
+    setup: Callable[[], None] = lambda: None
+    teardown: Callable[[], None] = lambda: None
+    seconds: list[float] = field(default_factory=list)
+    peak_rss_mb: list[float] = field(default_factory=list)
+    peak_tree_rss_mb: list[float] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        median = statistics.median(self.seconds)
+        out: dict[str, Any] = {
+            "seconds": round(median, 3),
+            "runs": [round(s, 3) for s in self.seconds],
+            "rows": self.rows,
+            "rows_per_s": round(self.rows / median, 1) if median > 0 else None,
+            "peak_rss_mb": max(self.peak_rss_mb) if self.peak_rss_mb else None,
+            "peak_tree_rss_mb": max(self.peak_tree_rss_mb) if self.peak_tree_rss_mb else None,
+        }
+        if self.details and any(self.details):
+            keys = sorted({k for d in self.details for k in d})
+            out["parts"] = {k: round(statistics.median([d.get(k, 0.0) for d in self.details]), 3) for k in keys}
+        return out
+
+
+def _settle(spark: SparkSession) -> None:
+    """Collect garbage on both sides before a timed run, so one run's garbage is not billed to the next."""
+    gc.collect()
+    with contextlib.suppress(Exception):
+        spark.sparkContext._jvm.System.gc()  # type: ignore[union-attr]
+
+
+def _timed(variant: Variant, probe: MemoryProbe, spark: SparkSession) -> float:
+    variant.setup()
+    _settle(spark)
+    with probe.measure() as mem:
+        started = time.perf_counter()
+        details = variant.run() or {}
+        took = time.perf_counter() - started
+    variant.teardown()
+    variant.seconds.append(took)
+    variant.details.append(details)
+    if mem["peak_rss_mb"] is not None:
+        variant.peak_rss_mb.append(mem["peak_rss_mb"])
+    if mem["peak_tree_rss_mb"] is not None:
+        variant.peak_tree_rss_mb.append(mem["peak_tree_rss_mb"])
+    return took
+
+
+# ------------------------------------------------------------------------------------------------------
+# one lakehouse at one scale
+# ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    """Everything that stays the same across scales: session, contract, key, salt, probe, options."""
+
+    spark: SparkSession
+    contract: Contract
+    key_text: str
+    salt: str
+    probe: MemoryProbe
+    repeats: int
+    udf_rows: int
+    workdir: Path
+    verbose: bool = False
+    precreate: bool = True  # write empty outputs first, so timed runs overwrite existing tables
+
+    def runtime(self, lakehouse: Path) -> LocalRuntime:
+        from anonymizer.runtime import LocalRuntime
+
+        return LocalRuntime(self.spark, lakehouse)
+
+    def context(self, lakehouse: Path) -> Context:
+        from anonymizer.context import Options, build_context
+
+        key_file = lakehouse / "anonymizer.key"
+        if not key_file.exists():
+            key_file.write_text(self.key_text + "\n")
+            key_file.chmod(0o600)
+        return build_context(Options(lakehouse=str(lakehouse), key_file=str(key_file),
+                                     report_dir=str(lakehouse / "reports")))
+
+    def log(self) -> Any:
+        from anonymizer.pipeline import StepLog
+
+        return StepLog((lambda text: print(f"bench:   {text}", flush=True)) if self.verbose else (lambda _t: None))
+
+    def generate(self, lakehouse: Path, visits: int) -> tuple[float, dict[str, int]]:
+        from anonymizer.generate import Sizes, generate
+
+        if lakehouse.exists():
+            shutil.rmtree(lakehouse)
+        lakehouse.mkdir(parents=True)
+        runtime = self.runtime(lakehouse)
+        started = time.perf_counter()
+        counts = generate(runtime, self.contract, Sizes.for_visits(visits), DATA_SEED, lakehouse / "_scratch",
+                          progress=(lambda t: _say(t.strip())) if self.verbose else (lambda _t: None))
+        return time.perf_counter() - started, counts
+
+    def variants(self, lakehouse: Path, counts: dict[str, int], only: frozenset[str] | None = None) -> list[Variant]:
+        """The timed variants over one generated lakehouse (outputs go to ``<lakehouse>/_bench``)."""
+        from anonymizer.cli import run_pipeline
+        from anonymizer.engine import anonymize_table
+        from anonymizer.keys import Keyring
+        from anonymizer.pipeline import anonymize_step, gate_step, journal_for, new_run_id
+
+        runtime = self.runtime(lakehouse)
+        contract = self.contract
+        ctx = self.context(lakehouse)
+        keyring = Keyring.from_text(self.key_text)
+        out_root = lakehouse / "_bench"
+        tables = contract.dependency_order()
+        total = sum(counts[t] for t in tables)
+        wanted = only or frozenset(VARIANTS)
+
+        def write(df: DataFrame, path: Path) -> None:
+            df.write.format("delta").mode("overwrite").save(str(path))
+
+        def per_table(kind: str, transform: Callable[[DataFrame, str], DataFrame]) -> Variant:
+            def run() -> dict[str, Any]:
+                parts = {}
+                for table in tables:
+                    started = time.perf_counter()
+                    write(transform(runtime.read(contract.source_name(table)), table), out_root / kind / table)
+                    parts[table] = time.perf_counter() - started
+                return parts
+
+            # Every timed run then overwrites an existing Delta table, as the job overwrites its staging tables.
+            for table in tables if self.precreate else ():
+                write(transform(runtime.read(contract.source_name(table)).limit(0), table), out_root / kind / table)
+            return Variant(kind, run, total)
+
+        def on_subset(kind: str, transform: Callable[[DataFrame], DataFrame]) -> Variant:
+            subset_path = out_root / "udf_subset_source"
+            if not (subset_path / "_delta_log").is_dir():
+                write(runtime.read(contract.source_name(UDF_TABLE)).limit(self.udf_rows), subset_path)
+
+            def subset() -> DataFrame:
+                return self.spark.read.format("delta").load(str(subset_path))
+
+            def run() -> None:
+                write(transform(subset()), out_root / kind)
+
+            if self.precreate:
+                write(transform(subset().limit(0)), out_root / kind)
+            return Variant(kind, run, subset().count())
+
+        def anonymize() -> Variant:
+            run_ids: list[str] = []
+
+            def gate_first() -> None:
+                # The step refuses to run without a passed gate of the same run id: gate untimed, step timed.
+                run_ids.append(new_run_id())
+                gate_step(ctx, run_ids[-1], self.log())
+
+            def run() -> dict[str, Any]:
+                log = self.log()
+                anonymize_step(ctx, run_ids[-1], log)
+                return {"tables": log.durations.get("anonymize", 0.0)}
+
+            def release() -> None:
+                journal_for(ctx).release(run_ids[-1])  # the next repeat is another run: free the run lock
+
+            return Variant("anonymize", run, total, setup=gate_first, teardown=release)
+
+        def full_run() -> Variant:
+            def run() -> dict[str, Any]:
+                log = self.log()
+                report = run_pipeline(ctx, new_run_id(), log)
+                if report.get("status") != "published":
+                    raise RuntimeError(f"full run ended {report.get('status')!r}; see {ctx.lakehouse / 'reports'}")
+                return dict(log.durations)
+
+            return Variant("full_run", run, total)
+
+        tagged = {t: seed_tagged_columns(contract, t) for t in tables}
+        builders: dict[str, Callable[[], Variant]] = {
+            "copy": lambda: per_table("copy", lambda df, _t: df),
+            "seed_baseline": lambda: per_table("seed_baseline", lambda df, t: seed_anonymize(df, tagged[t], self.salt)),
+            "udf_baseline": lambda: on_subset("udf_baseline", lambda df: udf_anonymize(df, self.salt)),
+            "anonymize_udf_subset": lambda: on_subset("anonymize_udf_subset",
+                                                      lambda df: anonymize_table(df, contract, UDF_TABLE, keyring)),
+            "anonymize_engine": lambda: per_table("anonymize_engine",
+                                                  lambda df, t: anonymize_table(df, contract, t, keyring)),
+            "anonymize": anonymize,
+            "full_run": full_run,
+        }
+        return [builders[name]() for name in VARIANTS if name in wanted]
+
+    def seed_collisions(self, lakehouse: Path) -> dict[str, int]:
+        out = {}
+        for table in self.contract.dependency_order():
+            df = self.spark.read.format("delta").load(str(lakehouse / "_bench" / "seed_baseline" / table))
+            out[table] = pk_collisions(df, list(self.contract.tables[table].primary_key))
+        return out
+
+    def warm_up(self, lakehouse: Path) -> float:
+        """Generate a tiny lakehouse and run every variant once on it: nothing of this is reported."""
+        started = time.perf_counter()
+        _, counts = self.generate(lakehouse, WARMUP_VISITS)
+        for variant in self.variants(lakehouse, counts):
+            variant.setup()
+            variant.run()
+            variant.teardown()
+        return time.perf_counter() - started
+
+    def scale(self, visits: int, only: frozenset[str] | None = None) -> dict[str, Any]:
+        """Generate ``visits`` and time the variants (``only``: a subset of them) on it."""
+        lakehouse = self.workdir / f"visits-{visits}"
+        _say(f"{visits:,} visits: generating")
+        _settle(self.spark)
+        gen_seconds, counts = self.generate(lakehouse, visits)
+        rows = sum(counts.values())
+        _say(f"{visits:,} visits: generated {rows:,} rows in {gen_seconds:.1f} s ({rows / gen_seconds:,.0f} rows/s)")
+        variants = self.variants(lakehouse, counts, only)
+        for rep in range(self.repeats):
+            for variant in variants:
+                took = _timed(variant, self.probe, self.spark)
+                _say(f"{visits:,} visits: repeat {rep + 1}/{self.repeats} {variant.name:<21} {took:7.2f} s")
+        results = {v.name: v.summary() for v in variants}
+        collisions = self.seed_collisions(lakehouse) if "seed_baseline" in results else None
+        shutil.rmtree(lakehouse, ignore_errors=True)
+        return {
+            "visits": visits,
+            "rows": {**counts, "total": rows},
+            "generation": {"seconds": round(gen_seconds, 3), "rows": rows, "rows_per_s": round(rows / gen_seconds, 1)},
+            "results": results,
+            "seed_pk_collisions": None if collisions is None else sum(collisions.values()),
+            "seed_pk_collisions_by_table": collisions,
+            "ratios": ratios(results),
+        }
+
+
+def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Time ratios over the same rows, and per-row rate ratios against the UDF subset.
+
+    ``anonymize_vs_udf`` = (UDF seconds per row) / (anonymize-step seconds per row), i.e. how many times more
+    rows per second the anonymize step processes (all four tables) than the per-row UDF tool does on its
+    ``dim_patients`` subset. ``anonymize_vs_udf_same_rows`` compares our engine with the UDF on the very same
+    subset rows and columns (the stricter, like-for-like comparison).
+    """
+    def per_row(name: str) -> float:
+        return float(results[name]["seconds"]) / float(results[name]["rows"])
+
+    wanted = {  # ratio: (numerator, denominator, digits), each a per-row time (= time ratio on equal rows)
+        "anonymize_vs_copy": ("anonymize", "copy", 3),
+        "anonymize_vs_seed": ("anonymize", "seed_baseline", 3),
+        "anonymize_vs_udf": ("udf_baseline", "anonymize", 2),
+        "full_run_vs_copy": ("full_run", "copy", 3),
+        "engine_vs_copy": ("anonymize_engine", "copy", 3),
+        "anonymize_vs_udf_same_rows": ("udf_baseline", "anonymize_udf_subset", 2),
+    }
+    return {name: round(per_row(a) / per_row(b), digits) for name, (a, b, digits) in wanted.items()
+            if a in results and b in results}
+
+
+# ------------------------------------------------------------------------------------------------------
+# make synth, machine facts, targets, output
+# ------------------------------------------------------------------------------------------------------
+
+
+def measure_synth(outdir: Path) -> tuple[float | None, str]:
+    """Wall time of ``python -m infra.synth`` into a scratch outdir (the repo's cdktf.out is left alone)."""
+    if not (REPO_ROOT / "infra" / "synth.py").is_file():
+        return None, "infra/synth.py not found (bench run outside the repository)"
+    env = {**os.environ, "CHECKPOINT_DISABLE": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "infra.synth", "--outdir", str(outdir)], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, check=False)
+    took = time.perf_counter() - started
+    if proc.returncode != 0:
+        return None, f"infra.synth exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-300:]}"
+    return took, "python -m infra.synth --outdir <tmp>"
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine_facts(spark: SparkSession) -> dict[str, Any]:
+    mem_kb = _status_kb_meminfo()
+    java = None
+    with contextlib.suppress(Exception):
+        java = str(spark.sparkContext._jvm.System.getProperty("java.version"))  # type: ignore[union-attr]
+    return {
+        "nproc": os.cpu_count(),
+        "ram_gib": round(mem_kb / 1024 / 1024, 1) if mem_kb else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "java": java,
+        "spark": spark.version,
+        "spark_master": spark.sparkContext.master,
+        "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
+        "driver_memory": spark.conf.get("spark.driver.memory", None),
+        **{name: _version(name) for name in ("delta-spark", "pandas", "pyarrow", "numpy", "Faker", "anonymizer")},
+    }
+
+
+def _status_kb_meminfo() -> int | None:
+    with contextlib.suppress(OSError):
+        match = re.search(r"^MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
+        return int(match.group(1)) if match else None
+    return None
+
+
+def scaling(small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:
+    """Time growth from one scale to a larger one; linear growth is a ratio equal to the row factor."""
+    factor = large["rows"]["total"] / small["rows"]["total"]
+
+    def growth(name: str) -> float:
+        return round(large["results"][name]["seconds"] / small["results"][name]["seconds"], 3)
+
+    return {
+        "from_visits": small["visits"],
+        "to_visits": large["visits"],
+        "rows_factor": round(factor, 3),
+        "copy_time_ratio": growth("copy"),
+        "anonymize_time_ratio": growth("anonymize"),
+        "anonymize_engine_time_ratio": growth("anonymize_engine"),
+        "full_run_time_ratio": growth("full_run"),
+        "allowed_time_ratio": round(1.1 * factor, 3),
+    }
+
+
+def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with its measured value and pass/miss (None when not measured in this invocation)."""
+    r = report["ratios"]
+    scale = report.get("scaling")
+    values: dict[str, float | None] = {
+        "anonymize_vs_copy": r["anonymize_vs_copy"],
+        "anonymize_vs_copy_stretch": r["anonymize_vs_copy"],
+        "anonymize_vs_seed": r["anonymize_vs_seed"],
+        "anonymize_vs_udf": r["anonymize_vs_udf"],
+        # normalized to the row factor, so 1.1 means "11x time for 10x rows" whatever the factor was
+        "scaling": round(scale["anonymize_time_ratio"] / scale["rows_factor"], 3) if scale else None,
+        "generation_rows_per_s": report["generation"]["rows_per_s"],
+        "synth_seconds": report.get("synth_seconds"),
+    }
+    out = []
+    for key, text, op, threshold in TARGETS:
+        value = values[key]
+        met = None if value is None else (value <= threshold if op == "<=" else value < threshold if op == "<"
+                                          else value >= threshold)
+        out.append({"target": key, "description": text, "threshold": f"{op} {threshold:g}", "value": value,
+                    "met": met})
+    return out
+
+
+VARIANT_LABELS = {
+    "copy": "(a) plain Delta copy (floor)",
+    "seed_baseline": "(b) seed job (sha2 / Murmur3, re-implemented)",
+    "udf_baseline": "(c) per-row Python UDF + Faker (subset)",
+    "anonymize_udf_subset": "(c') our engine on the same subset",
+    "anonymize_engine": "(d') our engine only + Delta write",
+    "anonymize": "(d) our anonymize step",
+    "full_run": "(e) our full run (gate, anonymize, check, promote)",
+}
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = ["# Anonymization benchmark", "", f"Command: `{report['command']}`", ""]
+    m = report["machine"]
+    lines += [f"Machine: {m['nproc']} cores, {m['ram_gib']} GiB RAM, {m['platform']}; Python {m['python']}, "
+              f"Java {m['java']}, Spark {m['spark']} ({m['spark_master']}, {m['shuffle_partitions']} shuffle "
+              f"partitions, driver {m['driver_memory']}), delta-spark {m['delta-spark']}, pandas {m['pandas']}, "
+              f"pyarrow {m['pyarrow']}, numpy {m['numpy']}, Faker {m['Faker']}.", ""]
+    lines += [f"Median of {report['repeats']} interleaved runs after a warm-up; peak RSS = driver Python + JVM "
+              "high-water mark per run (max over runs); tree RSS adds the Python workers (sampled).", ""]
+    for scale in report["scales"]:
+        rows = scale["rows"]
+        lines += [f"## {scale['visits']:,} visits ({rows['total']:,} rows in four tables)", "",
+                  "| variant | seconds (median) | runs | rows | rows/s | peak RSS MB | peak tree RSS MB |",
+                  "|---|---:|---|---:|---:|---:|---:|"]
+        for name, res in scale["results"].items():
+            runs = ", ".join(f"{s:.2f}" for s in res["runs"])
+            lines.append(f"| {VARIANT_LABELS.get(name, name)} | {res['seconds']:.2f} | {runs} | {res['rows']:,} | "
+                         f"{_fmt(res['rows_per_s'], 0)} | {_fmt(res['peak_rss_mb'], 0)} | "
+                         f"{_fmt(res['peak_tree_rss_mb'], 0)} |")
+        lines += ["", "| ratio | value |", "|---|---:|"]
+        lines += [f"| {k} | {v:g} |" for k, v in scale["ratios"].items()]
+        gen = scale["generation"]
+        lines.append("")
+        if scale["seed_pk_collisions_by_table"] is not None:
+            coll = ", ".join(f"{t} {n:,}" for t, n in scale["seed_pk_collisions_by_table"].items())
+            lines.append(f"Seed job primary-key collisions: **{scale['seed_pk_collisions']:,}** ({coll}).")
+        lines += [f"Synthetic generation: {gen['rows']:,} rows in {gen['seconds']:.2f} s "
+                  f"({gen['rows_per_s']:,.0f} rows/s).", ""]
+        parts = {n: r["parts"] for n, r in scale["results"].items() if "parts" in r}
+        if parts:
+            lines += ["Where the time goes (median seconds per table or step):", ""]
+            lines += [f"- {n}: " + ", ".join(f"{k} {v:.2f}" for k, v in p.items()) for n, p in parts.items()]
+            lines.append("")
+    if report.get("scaling"):
+        s = report["scaling"]
+        lines += [f"## Scaling {s['from_visits']:,} -> {s['to_visits']:,} visits (rows x{s['rows_factor']:g})", "",
+                  f"Time ratio: copy x{s['copy_time_ratio']:g}, anonymize step x{s['anonymize_time_ratio']:g}, "
+                  f"engine x{s['anonymize_engine_time_ratio']:g}, full run x{s['full_run_time_ratio']:g} "
+                  f"(allowed x{s['allowed_time_ratio']:g}).", ""]
+    lines += ["## Targets", "", "| target | value | met |", "|---|---:|---|"]
+    for t in report["targets"]:
+        met = "not measured" if t["met"] is None else ("pass" if t["met"] else "MISS")
+        lines.append(f"| {t['description']} | {_fmt(t['value'], 2)} | {met} |")
+    if report.get("synth_note"):
+        lines += ["", f"make synth: {report['synth_note']}."]
+    return "\n".join(lines) + "\n"
+
+
+def command_line(args: argparse.Namespace) -> str:
+    parts = ["anonymizer bench", f"--visits {args.visits}", f"--repeats {args.repeats}", f"--udf-rows {args.udf_rows}"]
+    if getattr(args, "scale_10m", False):
+        parts.append("--scale-10m")
+    parts += [f"--also-visits {v}" for v in getattr(args, "also_visits", None) or []]
+    for flag in ("skip_synth", "scaling_core", "no_warmup"):
+        if getattr(args, flag, False):
+            parts.append("--" + flag.replace("_", "-"))
+    return " ".join(parts)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the benchmark; writes ``--json`` and a Markdown table (``--markdown``, default next to the JSON)."""
+    if args.repeats < 1 or args.visits < 1 or args.udf_rows < 1:
+        raise ValueError("--visits, --repeats and --udf-rows must be positive")
+    extra = list(getattr(args, "also_visits", None) or [])
+    if getattr(args, "scale_10m", False):
+        extra.append(TEN_MILLION)
+    scales = [args.visits, *[v for v in extra if v != args.visits]]
+    own_workdir = args.workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="anonymizer-bench-") if own_workdir else args.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    json_path = Path(args.json)
+    md_path = Path(args.markdown) if args.markdown else json_path.with_suffix(".md")
+
+    synth_seconds: float | None = None
+    synth_note = "skipped (--skip-synth)"
+    if not getattr(args, "skip_synth", False):
+        _say("timing make synth (python -m infra.synth) before Spark starts")
+        synth_seconds, synth_note = measure_synth(workdir / "cdktf.out")
+    from pyspark.sql import SparkSession
+
+    from anonymizer.contract import load_contract
+    from anonymizer.keys import generate_key_text
+    from anonymizer.lakehouse import local_spark
+
+    own_session = SparkSession.getActiveSession() is None
+    spark = local_spark("anonymizer-bench")
+    try:
+        bench = Bench(spark=spark, contract=load_contract(), key_text=generate_key_text(), salt=secrets.token_hex(16),
+                      probe=MemoryProbe(), repeats=args.repeats, udf_rows=args.udf_rows, workdir=workdir,
+                      verbose=bool(getattr(args, "verbose", False)),
+                      precreate=not getattr(args, "no_warmup", False))
+        if getattr(args, "no_warmup", False):
+            _say("no warm-up (--no-warmup): the first runs pay JIT and first-commit costs")
+        else:
+            _say(f"warm-up on {WARMUP_VISITS:,} visits")
+            _say(f"warm-up done in {bench.warm_up(workdir / 'warmup'):.1f} s")
+        core = SCALING_CORE if getattr(args, "scaling_core", False) else None
+        per_scale: list[dict[str, Any]] = []
+        for i, visits in enumerate(scales):
+            per_scale.append(bench.scale(visits, None if i == 0 else core))
+            # written after every scale, so a larger scale that fails leaves the smaller one's numbers behind
+            report = build_report(args, per_scale, synth_seconds, synth_note, machine_facts(spark))
+            write_outputs(report, json_path, md_path)
+    finally:
+        if own_session:
+            spark.stop()
+        if own_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(markdown(report), flush=True)
+    _say(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+def write_outputs(report: dict[str, Any], json_path: Path, md_path: Path) -> None:
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    md_path.write_text(markdown(report))
+
+
+def build_report(args: argparse.Namespace, per_scale: list[dict[str, Any]], synth_seconds: float | None,
+                 synth_note: str, machine: dict[str, Any]) -> dict[str, Any]:
+    """The JSON report: the first scale's numbers at the top level, every scale under ``scales``."""
+    primary = per_scale[0]
+    report: dict[str, Any] = {
+        "visits": primary["visits"],
+        "results": primary["results"],
+        "seed_pk_collisions": primary["seed_pk_collisions"],
+        "seed_pk_collisions_by_table": primary["seed_pk_collisions_by_table"],
+        "ratios": primary["ratios"],
+        "generation": primary["generation"],
+        "synth_seconds": None if synth_seconds is None else round(synth_seconds, 3),
+        "synth_note": synth_note,
+        "scaling": scaling(primary, max(per_scale[1:], key=lambda s: s["visits"])) if len(per_scale) > 1 else None,
+        "scales": per_scale,
+        "repeats": args.repeats,
+        "udf_rows": args.udf_rows,
+        "machine": machine,
+        "command": command_line(args),
+    }
+    report["targets"] = evaluate_targets(report)
+    return report
