@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from anonymizer import bench
 
 VARIANT_KEYS = ("copy", "seed_baseline", "udf_baseline", "anonymize", "full_run")

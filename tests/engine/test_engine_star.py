@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+
 from anonymizer.contract import Contract, load_contract
 from anonymizer.engine import anonymize_table, anonymized_schema_ok, schema_differences
 from anonymizer.keys import Keyring

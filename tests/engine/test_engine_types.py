@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+
 from anonymizer.contract import ContractError, parse_contract
 from anonymizer.engine import EngineError, anonymize_table, schema_differences
 from anonymizer.keys import Keyring

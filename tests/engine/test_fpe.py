@@ -8,6 +8,7 @@ import string
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from anonymizer.fpe import StringFpe, permute_bits, permute_range, permute_signed
 
 KEY = bytes(range(7, 39))

@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from anonymizer.keys import ENV_VAR, KeyMaterialError, Keyring, ensure_key_file
 
 KEY = bytes.fromhex("8f1c2a7d4e5b6c3a9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e")

@@ -9,9 +9,10 @@ import re
 import numpy as np
 import pyarrow as pa
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
 from anonymizer import pools, transforms
 from anonymizer.prf import cbc_mac, prf_strings, prf_u64
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 KEY = bytes(range(50, 82))
 SSN_RE = re.compile(r"^(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}$")

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
-from anonymizer.contract import Contract, load_contract
 
+from anonymizer.contract import Contract, load_contract
 from infra.settings import CONFIG_DIR, EnvironmentConfig, load_config, parse_config
 from infra.wheel import JOBS_DIR, Wheel, build_wheel
 

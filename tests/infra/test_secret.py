@@ -8,8 +8,8 @@ import secrets
 import string
 
 import pytest
-from anonymizer.keys import MIN_KEY_BYTES, Keyring, decode_key_text
 
+from anonymizer.keys import MIN_KEY_BYTES, Keyring, decode_key_text
 from infra.constructs.secret import KEY_LENGTH, SUPPLIED_KEY_PATTERN
 from tests.infra.conftest import SP, StackJson, only, ref, resources
 

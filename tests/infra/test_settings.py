@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from anonymizer.contract import Contract
 
+from anonymizer.contract import Contract
 from infra.settings import ConfigError, load_config, parse_config
 from tests.infra.conftest import PROD_CONFIG, config_from_dict, prod_config_dict
 

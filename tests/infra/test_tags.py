@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+
 from anonymizer.contract import Contract, load_contract, packaged_contract_path
 from anonymizer.tags import CLASSIFICATION_TAG, CONTRACT_HASH_TAG, STRATEGY_TAG, column_tags
-
 from infra.settings import EnvironmentConfig
 from tests.infra.conftest import StackJson, resources
 

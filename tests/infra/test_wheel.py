@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from anonymizer.contract import load_contract
 
+from anonymizer.contract import load_contract
 from infra.settings import EnvironmentConfig
 from infra.wheel import JOBS_DIR, Wheel, WheelBuildError, build_wheel
 from tests.infra.conftest import StackJson, only

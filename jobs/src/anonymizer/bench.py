@@ -526,6 +526,7 @@ class Bench:
     def scale(self, visits: int, only: frozenset[str] | None = None) -> dict[str, Any]:
         """Generate ``visits`` and time the variants (``only``: a subset of them) on it."""
         lakehouse = self.workdir / f"visits-{visits}"
+        load_before = _loadavg()
         _say(f"{visits:,} visits: generating")
         _settle(self.spark)
         gen_seconds, counts = self.generate(lakehouse, visits)
@@ -547,7 +548,15 @@ class Bench:
             "seed_pk_collisions": None if collisions is None else sum(collisions.values()),
             "seed_pk_collisions_by_table": collisions,
             "ratios": ratios(results),
+            # other processes on the machine distort timings: the 1-minute load before and after says if any ran
+            "load_average_1m": {"before": load_before, "after": _loadavg()},
         }
+
+
+def _loadavg() -> float | None:
+    with contextlib.suppress(OSError, AttributeError):
+        return round(os.getloadavg()[0], 2)
+    return None
 
 
 def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -710,7 +719,9 @@ def markdown(report: dict[str, Any]) -> str:
             coll = ", ".join(f"{t} {n:,}" for t, n in scale["seed_pk_collisions_by_table"].items())
             lines.append(f"Seed job primary-key collisions: **{scale['seed_pk_collisions']:,}** ({coll}).")
         lines += [f"Synthetic generation: {gen['rows']:,} rows in {gen['seconds']:.2f} s "
-                  f"({gen['rows_per_s']:,.0f} rows/s).", ""]
+                  f"({gen['rows_per_s']:,.0f} rows/s).",
+                  f"1-minute load average before/after: {scale['load_average_1m']['before']} / "
+                  f"{scale['load_average_1m']['after']} (2 = both cores busy).", ""]
         parts = {n: r["parts"] for n, r in scale["results"].items() if "parts" in r}
         if parts:
             lines += ["Where the time goes (median seconds per table or step):", ""]

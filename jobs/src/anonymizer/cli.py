@@ -17,6 +17,7 @@ from pathlib import Path
 from anonymizer.context import Context, Options, build_context, default_key_file
 from anonymizer.contract import ContractError
 from anonymizer.pipeline import (
+    EXIT_BUSY,
     EXIT_OK,
     EXIT_USAGE,
     StepFailed,
@@ -87,7 +88,12 @@ def _step(fn: Callable[[Context, str, StepLog], object]) -> Callable[[argparse.N
         ctx = build_context(options(args))
         run_id = _run_id(ctx)
         _progress(f"{fn.__name__.replace('_step', '')}: run {run_id}")
-        fn(ctx, run_id, StepLog(_progress))
+        try:
+            fn(ctx, run_id, StepLog(_progress))
+        except StepFailed as exc:
+            if exc.code != EXIT_BUSY:  # this run is over; never release another run's lock
+                journal_for(ctx).release(run_id)
+            raise
         return EXIT_OK
 
     return run
@@ -126,6 +132,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def run_pipeline(ctx: Context, run_id: str, log: StepLog, *, allow_empty: bool = False) -> dict[str, object]:
     """gate -> anonymize -> check -> promote in one process; any failure leaves final tables as they were."""
+    ctx.keyring.fingerprint()  # a missing or malformed key fails now, before the lock or any read
     try:
         gate_step(ctx, run_id, log, allow_empty=allow_empty)
         anonymize_step(ctx, run_id, log)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from anonymizer.contract import Contract, load_contract
 
 if TYPE_CHECKING:
+    from anonymizer.journal import Journal
     from anonymizer.keys import Keyring
     from anonymizer.runtime import Runtime
 
@@ -58,6 +59,7 @@ class Context:
     contract_sha256: str  # of the reviewed contract, before overrides
     runtime: Runtime
     _keyring: Keyring | None = None
+    journal: Journal | None = None  # shared by the steps of one process
 
     @property
     def keyring(self) -> Keyring:

@@ -140,16 +140,18 @@ def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allo
                         result.findings.append(Finding(
                             "tag_mismatch", t, c, f"live tag {key}={have.get(key)!r}, contract says {value!r}",
                             "run cdktf deploy from the commit that holds this contract (the stack sets the tags)"))
-        structure_ok[table] = not findings
+        # Data checks need the columns and types; a nullability difference alone still lets them run.
+        structure_ok[table] = not [f for f in findings if f.code != "nullability_changed"]
     for table in contract.dependency_order():
         if structure_ok.get(table):
-            _data_findings(runtime, contract, table, result, allow_empty)
+            _data_findings(runtime, contract, table, result, allow_empty, structure_ok)
     if patch_cols or removed_cols:
         result.patch = patch_yaml(patch_cols, removed_cols)
     return result
 
 
-def _data_findings(runtime: Runtime, contract: Contract, table: str, result: GateResult, allow_empty: bool) -> None:
+def _data_findings(runtime: Runtime, contract: Contract, table: str, result: GateResult, allow_empty: bool,
+                   structure_ok: dict[str, bool]) -> None:
     """Duplicate/NULL primary keys, empty tables and source orphans, in one aggregation per table."""
     spec = contract.tables[table]
     df = runtime.read(contract.source_name(table))
@@ -173,6 +175,8 @@ def _data_findings(runtime: Runtime, contract: Contract, table: str, result: Gat
                                        f"{non_null - distinct} duplicate primary key values",
                                        "deduplicate the source; a key must identify one row"))
     for fk in spec.foreign_keys:
+        if not structure_ok.get(fk.references.table):
+            continue  # the parent's own findings explain the problem; its rows cannot be trusted
         parent = runtime.read(contract.source_name(fk.references.table))
         child = df.where(F.greatest(*[F.col(c).isNotNull().cast("int") for c in fk.columns]) == 1) \
             if len(fk.columns) > 1 else df.where(F.col(fk.columns[0]).isNotNull())

@@ -84,6 +84,7 @@ class Journal:
         base = f"{contract.target.catalog}.{contract.target.staging_schema}"
         self.table = f"{base}.{JOURNAL_TABLE}"
         self.lock_table = f"{base}.{LOCK_TABLE}"
+        self._cache: list[Event] | None = None
 
     # -- journal --------------------------------------------------------------------------------------
     def ensure(self) -> None:
@@ -105,22 +106,38 @@ class Journal:
                after: int | None = None, contract_sha256: str | None = None, key_fingerprint: str | None = None,
                code_version: str | None = None, detail: dict[str, Any] | None = None) -> None:
         """Append one event (one Delta commit)."""
-        values = [run_id, event, None, table, before, after, contract_sha256, key_fingerprint, code_version,
-                  json.dumps(detail or {}, sort_keys=True, default=str)]
-        literals = [_lit(v) for v in values]
-        literals[2] = "current_timestamp()"
-        self.runtime.sql(f"INSERT INTO {self.runtime.ref(self.table)} VALUES ({', '.join(literals)})")
+        self.record_many([dict(run_id=run_id, event=event, table=table, before=before, after=after,
+                               contract_sha256=contract_sha256, key_fingerprint=key_fingerprint,
+                               code_version=code_version, detail=detail)])
+
+    def record_many(self, events: list[dict[str, Any]]) -> None:
+        """Append several events in ONE Delta commit: they become visible together or not at all."""
+        rows = []
+        for e in events:
+            values = [e["run_id"], e["event"], None, e.get("table"), e.get("before"), e.get("after"),
+                      e.get("contract_sha256"), e.get("key_fingerprint"), e.get("code_version"),
+                      json.dumps(e.get("detail") or {}, sort_keys=True, default=str)]
+            literals = [_lit(v) for v in values]
+            literals[2] = "current_timestamp()"
+            rows.append(f"({', '.join(literals)})")
+        self.runtime.sql(f"INSERT INTO {self.runtime.ref(self.table)} VALUES {', '.join(rows)}")
+        self._cache = None
 
     def events(self, run_id: str | None = None) -> list[Event]:
-        if not self.runtime.exists(self.table):
-            return []
-        where = f" WHERE run_id = {_lit(run_id)}" if run_id else ""
-        rows = self.runtime.sql(f"SELECT * FROM {self.runtime.ref(self.table)}{where} ORDER BY ts").collect()
-        return [
-            Event(r["run_id"], r["event"], r["ts"], r["table_name"], r["version_before"], r["version_after"],
-                  r["contract_sha256"], r["key_fingerprint"], r["code_version"], json.loads(r["detail"] or "{}"))
-            for r in rows
-        ]
+        """Events in commit order (cached until this process appends; other processes only append)."""
+        if self._cache is None:
+            if not self.runtime.exists(self.table):
+                return []
+            rows = self.runtime.sql(f"SELECT * FROM {self.runtime.ref(self.table)} ORDER BY ts").collect()
+            self._cache = [
+                Event(r["run_id"], r["event"], r["ts"], r["table_name"], r["version_before"], r["version_after"],
+                      r["contract_sha256"], r["key_fingerprint"], r["code_version"], json.loads(r["detail"] or "{}"))
+                for r in rows
+            ]
+        return [e for e in self._cache if run_id is None or e.run_id == run_id]
+
+    def refresh(self) -> None:
+        self._cache = None
 
     def has(self, run_id: str, event: str) -> Event | None:
         found = [e for e in self.events(run_id) if e.event == event]
@@ -179,6 +196,8 @@ class Journal:
         self.ensure()
         row = self._lock_row()
         holder = row.get("holder")
+        if holder == run_id and row.get("pid") == os.getpid() and row.get("host") == socket.gethostname():
+            return None  # this process already holds it (the steps of `anonymizer run`)
         if holder and holder != run_id and self.holder_alive(row):
             raise LockBusy(
                 f"run '{holder}' (host {row.get('host')}, pid {row.get('pid')}, since {row.get('since')}) is "

@@ -8,6 +8,7 @@ table of a crashed run can never be promoted.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -58,12 +59,29 @@ class StepLog:
         return took
 
 
+def fault_point(name: str) -> None:
+    """Crash-test hook: when ``ANONYMIZER_FAULT_PAUSE`` names this point, signal and wait to be killed.
+
+    The end-to-end tests kill -9 the process here (mid-anonymize, mid-check, between two promoted tables)
+    and assert that the next run recovers. Unset in production, where it costs one dict lookup.
+    """
+    if os.environ.get("ANONYMIZER_FAULT_PAUSE") != name:
+        return
+    marker = os.environ.get("ANONYMIZER_FAULT_MARKER")
+    if marker:
+        Path(marker).write_text(str(os.getpid()))
+    time.sleep(600)
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
 def journal_for(ctx: Context) -> Journal:
-    return Journal(ctx.runtime, ctx.contract)
+    """The process's journal (one cache of events shared by the steps of ``anonymizer run``)."""
+    if ctx.journal is None:
+        ctx.journal = Journal(ctx.runtime, ctx.contract)
+    return ctx.journal
 
 
 def recover(ctx: Context, journal: Journal, log: StepLog) -> list[str]:
@@ -157,6 +175,7 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
         rows = ctx.runtime.read(name).count()
         took = log.timed("anonymize", started)
         log.line(f"  anonymized {table:<24} {rows:>10,} rows {took:6.1f} s -> {name}")
+        fault_point(f"anonymize:{len(versions)}")
     journal.record(run_id, "anonymized", key_fingerprint=fingerprint, detail={"staging_versions": versions})
     return versions
 
@@ -194,6 +213,7 @@ def check_step(ctx: Context, run_id: str, log: StepLog) -> list[dict[str, Any]]:
     anonymized = _require(journal, run_id, "anonymized", "check")
     versions = {k: int(v) for k, v in anonymized.detail["staging_versions"].items()}
     _staging_matches(ctx, run_id, versions)
+    fault_point("check")
     checks = run_checks(CheckContext(ctx.runtime, ctx.contract, key_aligner(ctx)))
     for check in checks:
         if not check.passed:
@@ -224,20 +244,20 @@ def promote_step(ctx: Context, run_id: str, log: StepLog, *, fail_after: int | N
     tables = ctx.contract.dependency_order()
     names = {t: _ensure_final(ctx, t) for t in tables}
     before = {t: ctx.runtime.version(n) for t, n in names.items()}
-    for table, version in before.items():
-        journal.record(run_id, "promote_table_begin", table=table, before=version)
-    journal.record(run_id, "promote_begin", detail={"versions_before": before})
+    # One commit: the versions to restore become durable together with the intent to promote.
+    journal.record_many([dict(run_id=run_id, event="promote_table_begin", table=t, before=v) for t, v in before.items()]
+                        + [dict(run_id=run_id, event="promote_begin", detail={"versions_before": before})])
     done: dict[str, tuple[int, int]] = {}
     try:
         for i, table in enumerate(tables):
             if fail_after is not None and i == fail_after:
                 raise RuntimeError(f"injected failure after {i} promoted table(s)")
+            fault_point(f"promote:{i}")
             started = time.perf_counter()
             cols = [c.name for c in contract_columns(ctx.contract, table)]
             ctx.runtime.overwrite(names[table], ctx.runtime.read(ctx.contract.staging_name(table)), cols)
             after = ctx.runtime.version(names[table])
             done[table] = (before[table], after)
-            journal.record(run_id, "promote_table", table=table, before=before[table], after=after)
             log.line(f"  promoted {names[table]:<40} v{before[table]} -> v{after} {log.timed('promote', started):6.1f} s")
     except Exception as exc:
         restore_tables(ctx, before, log)
@@ -245,9 +265,11 @@ def promote_step(ctx: Context, run_id: str, log: StepLog, *, fail_after: int | N
         journal.release(run_id)
         raise StepFailed(EXIT_PROMOTE, f"promotion failed ({exc}); every final table was restored to its "
                          "version before this run") from None
-    journal.record(run_id, "promote_commit", key_fingerprint=ctx.keyring.fingerprint(),
-                   contract_sha256=ctx.contract_sha256, code_version=__version__,
-                   detail={"versions": {t: list(v) for t, v in done.items()}})
+    journal.record_many([dict(run_id=run_id, event="promote_table", table=t, before=b, after=a)
+                         for t, (b, a) in done.items()]
+                        + [dict(run_id=run_id, event="promote_commit", key_fingerprint=ctx.keyring.fingerprint(),
+                                contract_sha256=ctx.contract_sha256, code_version=__version__,
+                                detail={"versions": {t: list(v) for t, v in done.items()}})])
     journal.release(run_id)
     return done
 
