@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from anonymizer.contract import Contract
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from anonymizer.contract import Contract
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 

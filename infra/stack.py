@@ -6,12 +6,12 @@ modified job tree without touching the repository.
 
 from __future__ import annotations
 
-from anonymizer.contract import Contract
 from cdktf import TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_databricks.provider import DatabricksProvider
 from cdktf_cdktf_provider_random.provider import RandomProvider
 from constructs import Construct
 
+from anonymizer.contract import Contract
 from infra.constructs.backend import configure_backend
 from infra.constructs.binding import DevelopmentBinding
 from infra.constructs.catalogs import AnonymizedCatalog, SourceCatalog

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from anonymizer.contract import DEFAULT_CONTRACT, Contract, ContractError, load_contract
-
 from infra.settings import CONFIG_DIR, ConfigError, EnvironmentConfig, config_files, load_config
 from infra.wheel import JOBS_DIR, Wheel, WheelBuildError, build_wheel
 

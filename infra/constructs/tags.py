@@ -18,11 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from anonymizer.contract import Contract
-from anonymizer.tags import CONTRACT_HASH_TAG, column_tags
 from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_databricks.entity_tag_assignment import EntityTagAssignment
 from constructs import Construct
+
+from anonymizer.contract import Contract
+from anonymizer.tags import CONTRACT_HASH_TAG, column_tags
 
 
 def _id_part(name: str) -> str:
