@@ -125,7 +125,7 @@ def test_unknown_type_and_bad_params_and_yaml_syntax() -> None:
 
 
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ContractError, match="nope.yaml"):
+    with pytest.raises(ContractError, match=r"nope\.yaml"):
         load_contract(tmp_path / "nope.yaml")
 
 

@@ -33,7 +33,7 @@ def test_table_written_by_one_process_is_read_by_another(spark: Any, tmp_path: P
 def test_declared_types_are_enforced(spark: Any, tmp_path: Path) -> None:
     rt = LocalRuntime(spark, tmp_path)
     rt.create_table("c.s.t", [LiveColumn("id", "int", False), LiveColumn("code", "varchar(3)", True)])
-    with pytest.raises(Exception, match="(?i)null|varchar|length|exceeds"):
+    with pytest.raises(Exception, match=r"(?i)null|varchar|length|exceeds"):
         rt.overwrite("c.s.t", spark.createDataFrame([(None, "toolong")], "id int, code string"), ["id", "code"])
     assert rt.version("c.s.t") == 0  # the failed write left the table untouched
 
