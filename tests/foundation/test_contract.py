@@ -124,6 +124,15 @@ def test_unknown_type_and_bad_params_and_yaml_syntax() -> None:
     assert syntax.issues[0].line is not None and "YAML" in syntax.issues[0].message
 
 
+def test_unique_by_needs_an_integer_key() -> None:
+    data = yaml.safe_load(EXAMPLE)
+    cols = data["tables"]["dim_doctors"]["columns"]
+    cols["badge"] = {"type": "string", "nullable": False, "classification": "key", "strategy": "key"}
+    cols["name"]["params"] = {"unique_by": "badge"}
+    err = _error(yaml.safe_dump(data, sort_keys=False))
+    assert any(i.column == "name" and "integer key" in i.message for i in err.issues)
+
+
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ContractError, match=r"nope\.yaml"):
         load_contract(tmp_path / "nope.yaml")

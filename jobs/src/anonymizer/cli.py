@@ -278,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--skip-synth", action="store_true", help="do not time `python -m infra.synth`")
     bp.add_argument("--scaling-core", action="store_true",
                     help="at the extra scales time only copy, engine and anonymize step (what scaling needs)")
+    bp.add_argument("--variants", help="comma list: time only these variants (default: all; see anonymizer.bench)")
     bp.add_argument("--no-warmup", action="store_true", help="skip the warm-up and the untimed pre-creation of outputs (smoke tests only)")
     bp.add_argument("--verbose", action="store_true", help="print the pipeline's step and table lines")
     bp.set_defaults(fn=cmd_bench)

@@ -242,6 +242,13 @@ def _line(lines: dict[tuple[Any, ...], int], path: tuple[Any, ...]) -> int | Non
     return None
 
 
+def _family(type_text: str) -> str | None:
+    try:
+        return parse_type(type_text).family
+    except TypeParseError:
+        return None
+
+
 def _semantic_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str, str]]:
     """Cross-field rules pydantic cannot express: (path, message, fix)."""
     tables = contract.tables
@@ -283,6 +290,10 @@ def _semantic_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str,
                     yield ((*path, "params", ref_param),
                            f"params.{ref_param} '{ref}' is not a key column of {t_name}",
                            f"name a column of {t_name} whose strategy is 'key'")
+                elif ref_param == "unique_by" and _family(ref_col.type) != "integer":
+                    yield ((*path, "params", ref_param),
+                           f"params.unique_by '{ref}' is a {ref_col.type} key; unique replacements need an integer key",
+                           "name an integer key column in unique_by, or drop unique_by")
         for i, pk in enumerate(table.primary_key):
             if pk not in table.columns:
                 yield ((*base, "primary_key", i), f"primary key column '{pk}' is not a column of the table",

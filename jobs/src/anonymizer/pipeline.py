@@ -32,7 +32,6 @@ EXIT_BUSY = 5
 EXIT_PROMOTE = 6
 EXIT_ROLLED_BACK = 7
 EXIT_KEY = 8
-STAGING_RUN_PROPERTY = "anonymizer.run_id"
 
 
 class StepFailed(Exception):
@@ -169,10 +168,10 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
         ctx.runtime.create_table(name, columns)
         source = ctx.runtime.read(ctx.contract.source_name(table))
         out = anonymize_table(source, ctx.contract, table, ctx.keyring)
-        ctx.runtime.overwrite(name, out, [c.name for c in columns])
-        ctx.runtime.set_properties(name, {STAGING_RUN_PROPERTY: run_id})
-        versions[table] = ctx.runtime.version(name)
-        rows = ctx.runtime.read(name).count()
+        ctx.runtime.overwrite(name, out, [c.name for c in columns], note=run_id)
+        commit = ctx.runtime.last_commit(name)
+        versions[table] = commit.version
+        rows = commit.rows if commit.rows is not None else ctx.runtime.read(name).count()
         took = log.timed("anonymize", started)
         log.line(f"  anonymized {table:<24} {rows:>10,} rows {took:6.1f} s -> {name}")
         fault_point(f"anonymize:{len(versions)}")
@@ -183,8 +182,8 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
 def _staging_matches(ctx: Context, run_id: str, versions: dict[str, int]) -> None:
     for table, version in versions.items():
         name = ctx.contract.staging_name(table)
-        props = ctx.runtime.properties(name) if ctx.runtime.exists(name) else {}
-        if props.get(STAGING_RUN_PROPERTY) != run_id or ctx.runtime.version(name) != version:
+        commit = ctx.runtime.last_commit(name) if ctx.runtime.exists(name) else None
+        if commit is None or commit.note != run_id or commit.version != version:
             raise StepFailed(EXIT_CHECKS, f"staging table {name} is not the one run {run_id} wrote and checked; "
                              "re-run the job from the gate")
 

@@ -45,6 +45,15 @@ class LiveColumn:
 
 
 @dataclass(frozen=True)
+class Commit:
+    """The latest Delta commit of a table."""
+
+    version: int
+    note: str | None
+    rows: int | None
+
+
+@dataclass(frozen=True)
 class KeyMetadata:
     """Primary and foreign keys as declared on the live table (constraints or table properties)."""
 
@@ -216,19 +225,34 @@ class Runtime(ABC):
         self.ensure_schema(catalog, schema)
         self.sql(create_table_sql(self.ref(uc_name), columns, properties or {}))
 
-    def overwrite(self, uc_name: str, df: DataFrame, columns: Sequence[str]) -> None:
-        """Replace the table's rows in one Delta commit, keeping its declared schema (types, NOT NULL)."""
+    def overwrite(self, uc_name: str, df: DataFrame, columns: Sequence[str], note: str | None = None) -> None:
+        """Replace the table's rows in one Delta commit, keeping its declared schema (types, NOT NULL).
+
+        ``note`` goes into the commit's ``userMetadata`` (e.g. the run id that wrote a staging table), so
+        one DESCRIBE HISTORY later tells who wrote the current version, without an extra commit.
+        """
         view = f"_anonymizer_src_{abs(hash(uc_name)) % 10**9}"
         df.select(*columns).createOrReplaceTempView(view)
+        conf = "spark.databricks.delta.commitInfo.userMetadata"
         try:
+            if note is not None:
+                self.spark.conf.set(conf, note)
             cols = ", ".join(f"`{c}`" for c in columns)
             self.sql(f"INSERT OVERWRITE {self.ref(uc_name)} ({cols}) SELECT {cols} FROM {view}")
         finally:
+            if note is not None:
+                self.spark.conf.unset(conf)
             self.spark.catalog.dropTempView(view)
 
-    def version(self, uc_name: str) -> int:
+    def last_commit(self, uc_name: str) -> Commit:
+        """Version, writer note and output rows of the table's latest Delta commit (one history read)."""
         row = self.sql(f"DESCRIBE HISTORY {self.ref(uc_name)} LIMIT 1").collect()[0]
-        return int(row["version"])
+        metrics = row["operationMetrics"] or {}
+        rows = metrics.get("numOutputRows")
+        return Commit(int(row["version"]), row["userMetadata"], int(rows) if rows is not None else None)
+
+    def version(self, uc_name: str) -> int:
+        return self.last_commit(uc_name).version
 
     def restore(self, uc_name: str, version: int) -> None:
         self.sql(restore_sql(self.ref(uc_name), version))

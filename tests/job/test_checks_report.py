@@ -1,0 +1,88 @@
+"""The checks catch broken staging (each failure with its numbers), and the report carries numbers only."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pyspark.sql import functions as F
+
+from anonymizer.checks import CheckContext, run_checks
+from anonymizer.context import Context, Options, build_context
+from anonymizer.contract import load_contract
+from anonymizer.pipeline import StepLog, anonymize_step, gate_step, key_aligner
+
+from .conftest import Lake
+
+
+@pytest.fixture
+def staged(lake: Lake) -> Iterator[Context]:
+    os.environ["ANONYMIZER_KEY"] = lake.key
+    try:
+        ctx = build_context(Options(lakehouse=str(lake.root)))
+        gate_step(ctx, "staged", StepLog(lambda _: None))
+        anonymize_step(ctx, "staged", StepLog(lambda _: None))
+        yield ctx
+    finally:
+        os.environ.pop("ANONYMIZER_KEY", None)
+
+
+def _failed(ctx: Context) -> dict[tuple[str, str, str | None], dict[str, Any]]:
+    checks = run_checks(CheckContext(ctx.runtime, ctx.contract, key_aligner(ctx)))
+    return {(c.name, c.table, c.column): c.numbers for c in checks if not c.passed}
+
+
+def test_clean_staging_passes_every_check(staged: Context) -> None:
+    assert _failed(staged) == {}
+
+
+def test_checks_catch_broken_staging(staged: Context) -> None:
+    c, rt = staged.contract, staged.runtime
+    # 1. The engine "forgot" to anonymize dim_hospitals' PII: staged rows carry their own source values.
+    aligned = key_aligner(staged)(rt.read(c.source_name("dim_hospitals")), "dim_hospitals")
+    leaked = aligned.select(F.col("__anon_hospital_id").alias("hospital_id"), "name", "address", "phone")
+    rt.overwrite(c.staging_name("dim_hospitals"), leaked, ["hospital_id", "name", "address", "phone"])
+    # 2. A lost fact row, 3. a broken foreign key, 4. a date shifted forward, 5. an invalid SSN.
+    visits = rt.ref(c.staging_name("fact_visits"))
+    lo, hi = rt.sql(f"SELECT min(visit_id), max(visit_id) FROM {visits}").collect()[0]
+    rt.sql(f"DELETE FROM {visits} WHERE visit_id = {lo}")
+    rt.sql(f"UPDATE {visits} SET patient_id = -5 WHERE visit_id = {hi}")
+    patients = rt.ref(c.staging_name("dim_patients"))
+    first = rt.sql(f"SELECT min(patient_id) FROM {patients}").collect()[0][0]
+    rt.sql(f"UPDATE {patients} SET dob = date_add(dob, 4000), ssn = '666-12-3456' WHERE patient_id = {first}")
+    failed = _failed(staged)
+    assert failed[("pii_changed", "dim_hospitals", "address")]["unchanged_rows"] == 3
+    assert ("pii_changed", "dim_hospitals", "phone") in failed
+    assert failed[("row_count_equal", "fact_visits", None)]["staging"] == failed[("row_count_equal", "fact_visits", None)]["source"] - 1
+    fk = failed[("foreign_key_integrity", "fact_visits", "patient_id")]
+    assert fk["staging_orphans"] == fk["source_orphans"] + 1
+    assert failed[("date_shift_in_bounds", "dim_patients", "dob")]["max_days"] > 0
+    assert failed[("format_valid", "dim_patients", "ssn")]["invalid_rows"] == 1
+    assert ("interval_preserved", "fact_visits", "visit_date-dim_patients.dob") in failed
+    assert ("seed_validate_results", "*", None) in failed
+
+
+def test_report_has_numbers_and_no_key_or_pii(published_template: Lake) -> None:
+    lake = published_template
+    report_text = (lake.root / "reports" / "run-first.json").read_text()
+    md = (lake.root / "reports" / "run-first.md").read_text()
+    report = json.loads(report_text)
+    assert report["status"] == "published"
+    assert report["contract"]["sha256"] == load_contract().digest()
+    assert report["checks"] and all(c["passed"] for c in report["checks"])
+    assert {c["name"] for c in report["checks"]} >= {"row_count_equal", "null_counts_equal", "primary_key_unique",
+                                                      "foreign_key_integrity", "pii_changed", "format_valid",
+                                                      "date_shift_in_bounds", "interval_preserved",
+                                                      "schema_equals_contract", "seed_validate_results"}
+    for table, info in report["tables"].items():
+        assert info["rows"] > 0 and info["delta_versions"]["after"] > info["delta_versions"]["before"], table
+    assert set(report["durations_seconds"]) == {"gate", "anonymize", "check", "promote"}
+    assert "erDiagram" in md and "dim_patients ||--o{ fact_visits" in md
+    assert lake.key not in report_text and lake.key not in md
+    source = lake.runtime.read(lake.source("dim_patients")).limit(200).collect()
+    for row in source:
+        for value in (row["name"], row["ssn"], row["address"]):
+            assert value not in report_text and value not in md
