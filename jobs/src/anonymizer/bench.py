@@ -513,11 +513,11 @@ class Bench:
             out[table] = pk_collisions(df, list(self.contract.tables[table].primary_key))
         return out
 
-    def warm_up(self, lakehouse: Path) -> float:
-        """Generate a tiny lakehouse and run every variant once on it: nothing of this is reported."""
+    def warm_up(self, lakehouse: Path, only: frozenset[str] | None = None) -> float:
+        """Generate a tiny lakehouse and run every (chosen) variant once on it: nothing of this is reported."""
         started = time.perf_counter()
         _, counts = self.generate(lakehouse, WARMUP_VISITS)
-        for variant in self.variants(lakehouse, counts):
+        for variant in self.variants(lakehouse, counts, only):
             variant.setup()
             variant.run()
             variant.teardown()
@@ -601,6 +601,18 @@ def measure_synth(outdir: Path) -> tuple[float | None, str]:
     return took, "python -m infra.synth --outdir <tmp>"
 
 
+def git_revision() -> str | None:
+    """The commit the numbers belong to (with ``+dirty`` when the job's sources differ from it)."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "jobs/src"], cwd=REPO_ROOT, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return rev + ("+dirty" if dirty else "")
+
+
 def _version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)
@@ -614,6 +626,7 @@ def machine_facts(spark: SparkSession) -> dict[str, Any]:
     with contextlib.suppress(Exception):
         java = str(spark.sparkContext._jvm.System.getProperty("java.version"))  # type: ignore[union-attr]
     return {
+        "git": git_revision(),
         "nproc": os.cpu_count(),
         "ram_gib": round(mem_kb / 1024 / 1024, 1) if mem_kb else None,
         "platform": platform.platform(),
@@ -693,7 +706,8 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = ["# Anonymization benchmark", "", f"Command: `{report['command']}`", ""]
+    lines = ["# Anonymization benchmark", "", f"Command: `{report['command']}` (code at {report['machine'].get('git')})",
+             ""]
     m = report["machine"]
     lines += [f"Machine: {m['nproc']} cores, {m['ram_gib']} GiB RAM, {m['platform']}; Python {m['python']}, "
               f"Java {m['java']}, Spark {m['spark']} ({m['spark_master']}, {m['shuffle_partitions']} shuffle "
@@ -798,12 +812,12 @@ def main(args: argparse.Namespace) -> int:
                       probe=MemoryProbe(), repeats=args.repeats, udf_rows=args.udf_rows, workdir=workdir,
                       verbose=bool(getattr(args, "verbose", False)),
                       precreate=not getattr(args, "no_warmup", False))
+        chosen = _chosen_variants(getattr(args, "variants", None))
         if getattr(args, "no_warmup", False):
             _say("no warm-up (--no-warmup): the first runs pay JIT and first-commit costs")
         else:
             _say(f"warm-up on {WARMUP_VISITS:,} visits")
-            _say(f"warm-up done in {bench.warm_up(workdir / 'warmup'):.1f} s")
-        chosen = _chosen_variants(getattr(args, "variants", None))
+            _say(f"warm-up done in {bench.warm_up(workdir / 'warmup', chosen):.1f} s")
         core = SCALING_CORE & (chosen or frozenset(VARIANTS)) if getattr(args, "scaling_core", False) else chosen
         per_scale: list[dict[str, Any]] = []
         for i, visits in enumerate(scales):

@@ -19,7 +19,19 @@ if TYPE_CHECKING:
 
 # Delta 4.0 pairs with Spark 4.0 / Scala 2.13, the versions of Databricks Runtime 17.3 LTS.
 DELTA_PACKAGE = "io.delta:delta-spark_2.13:4.0.1"
+# What Ivy resolves DELTA_PACKAGE to; once cached, the jars are used directly (no resolution, no Ivy output).
+DELTA_JARS = ("io.delta_delta-spark_2.13-4.0.1.jar", "io.delta_delta-storage-4.0.1.jar",
+              "org.antlr_antlr4-runtime-4.13.1.jar")
 DEFAULT_LAKEHOUSE = ".lakehouse"
+
+
+def cached_delta_jars() -> list[Path] | None:
+    """The Delta jars from the user's Ivy cache, when a previous session already fetched them."""
+    for folder in (Path.home() / ".ivy2.5.2" / "jars", Path.home() / ".ivy2" / "jars"):
+        jars = [folder / name for name in DELTA_JARS]
+        if all(j.is_file() for j in jars):
+            return jars
+    return None
 
 
 def local_spark(app_name: str = "anonymizer", *, shuffle_partitions: int = 4, driver_memory: str = "4g") -> SparkSession:
@@ -32,10 +44,15 @@ def local_spark(app_name: str = "anonymizer", *, shuffle_partitions: int = 4, dr
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
+    log_config = Path(__file__).with_name("log4j2.properties")
+    jars = cached_delta_jars()
+    builder = SparkSession.builder.appName(app_name).master(os.environ.get("ANONYMIZER_SPARK_MASTER", "local[2]"))
+    if jars:
+        builder = builder.config("spark.jars", ",".join(str(j) for j in jars))
+    else:
+        builder = builder.config("spark.jars.packages", DELTA_PACKAGE)
     builder = (
-        SparkSession.builder.appName(app_name)
-        .master(os.environ.get("ANONYMIZER_SPARK_MASTER", "local[2]"))
-        .config("spark.jars.packages", DELTA_PACKAGE)
+        builder
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.ui.enabled", "false")
@@ -47,7 +64,7 @@ def local_spark(app_name: str = "anonymizer", *, shuffle_partitions: int = 4, dr
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
         .config("spark.databricks.delta.snapshotPartitions", "2")
         .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", "2")
-        .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=ERROR")
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log_config}")
         # Delta retention checks would refuse RESTORE targets only after VACUUM; keep defaults otherwise.
     )
     spark = builder.getOrCreate()

@@ -50,7 +50,18 @@ def load_directory(runtime: Runtime, contract: Contract, folder: Path, progress:
         if runtime.exists(name):
             runtime.drop(name)
         runtime.create_table(name, columns)
-        typed = df.select(*[F.col(c.name).cast(spark_cast_type(c.type)).alias(c.name) for c in columns])
+        casts = {c.name: F.expr(f"try_cast(`{c.name}` AS {spark_cast_type(c.type)})") for c in columns}
+        # A value that does not convert to the contract's type would silently become NULL (or fail deep in
+        # Spark): count such values per column and name the offender instead.
+        lost = df.agg(*[F.sum((F.col(n).isNotNull() & cast.isNull()).cast("long")).alias(n)
+                        for n, cast in casts.items()]).collect()[0].asDict()
+        bad = {n: v for n, v in lost.items() if v}
+        if bad:
+            col = next(iter(bad))
+            ctype = next(c.type for c in columns if c.name == col)
+            raise ValueError(f"{path}: table {table} column {col}: {bad[col]} value(s) are not valid {ctype}; "
+                             "fix the file (or the contract's type)")
+        typed = df.select(*[cast.alias(n) for n, cast in casts.items()])
         runtime.overwrite(name, typed, [c.name for c in columns])
         runtime.declare_keys(name, contract.tables[table].primary_key, foreign_keys(contract, table))
         progress(f"  loaded {name:<40} {runtime.read(name).count():>10,} rows from {path}")
