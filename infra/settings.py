@@ -3,7 +3,11 @@
 A stack built from a wrong config would be planned against production, so loading fails closed: every
 problem is reported at once with the file, the line, the field and the fix, and nothing partial is returned.
 The configuration is also checked against the data contract, because the job receives the catalog names as
-parameters and the gate compares them with the contract packaged in its wheel.
+parameters and the gate compares them with the contract packaged in its wheel, and against the naming contract
+of the policies (``policies/checks/_naming.py``): the CKV_DBX rules recognise the developers group, the admins
+group, the anonymized catalog and the staging schema by their names only, so a name they would misread (a
+developers group called ``eng-team``) would let a dangerous grant pass the gate silently. Such names are
+refused here, before synth.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from anonymizer.contract import Contract
+
+# The policies' own naming rules (stdlib only, no checkov): one source of truth for both enforcers.
+from policies.checks import _naming as naming
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
@@ -40,6 +47,45 @@ Identifier = Annotated[str, Field(pattern=_IDENT)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NamingContractError(ValueError):
+    """A name the CKV_DBX policies would misread. Carries its own fix: the field description alone ("the
+    account group of developers") does not say which naming rule the value breaks or how to satisfy it."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+def _recognised_as_developers(value: str) -> str:
+    if not naming.is_developers(value):
+        raise NamingContractError(
+            f"'{value}' would not be recognised as the developers group by the policies: CKV_DBX_6..8 and "
+            f"CKV_DBX_20 treat a principal as developers only if its name contains '{naming.DEVELOPERS_MARKER}', "
+            "so grants to this group (on production, on staging, write privileges) would pass the gate unchecked",
+            f"use an account group of developers whose name contains '{naming.DEVELOPERS_MARKER}', "
+            "e.g. medical-developers",
+        )
+    if naming.is_admins(value):
+        raise NamingContractError(
+            f"'{value}' is also recognised as an admins group by the policies (its name ends in "
+            f"'{naming.ADMINS_SUFFIX}'), which may hold MANAGE and ALL_PRIVILEGES",
+            f"use a developers group whose name does not end in '{naming.ADMINS_SUFFIX}', e.g. medical-developers",
+        )
+    return value
+
+
+def _recognised_as_admins(value: str) -> str:
+    if not naming.is_admins(value) or naming.is_developers(value):
+        raise NamingContractError(
+            f"'{value}' would not be recognised as an admins group by the policies: CKV_DBX_20 lets only a group "
+            f"whose name ends in '{naming.ADMINS_SUFFIX}' and does not contain '{naming.DEVELOPERS_MARKER}' "
+            "manage the job, so the gate would fail this stack",
+            f"use the group of pipeline administrators, named '...{naming.ADMINS_SUFFIX}', "
+            "e.g. data-platform-admins",
+        )
+    return value
 
 
 class DatabricksSettings(_Model):
@@ -68,6 +114,19 @@ class SourceLocation(_Model):
     catalog: Identifier = Field(description="the production catalog, e.g. medical")
     schema_: Identifier = Field(alias="schema", description="the production schema, e.g. visits")
 
+    @field_validator("catalog")
+    @classmethod
+    def _not_anonymized(cls, value: str) -> str:
+        if naming.is_anonymized_catalog(value):
+            suffix = naming.ANONYMIZED_CATALOG_SUFFIX
+            raise NamingContractError(
+                f"'{value}' would be treated as the anonymized copy by the policies (its name ends in '{suffix}'): "
+                "developers' grants on production and a binding of production to development would pass the "
+                "gate unchecked (CKV_DBX_3, CKV_DBX_6)",
+                f"name the production catalog without the '{suffix}' suffix",
+            )
+        return value
+
 
 class AnonymizedLocation(_Model):
     catalog: Identifier = Field(description="the anonymized catalog, e.g. medical_anonymized")
@@ -77,6 +136,45 @@ class AnonymizedLocation(_Model):
         default=None,
         description="a managed storage location (s3://, abfss://, gs://) when the metastore has no root storage",
     )
+
+    @field_validator("catalog")
+    @classmethod
+    def _anonymized(cls, value: str) -> str:
+        suffix = naming.ANONYMIZED_CATALOG_SUFFIX
+        if not naming.is_anonymized_catalog(value):
+            raise NamingContractError(
+                f"'{value}' would be treated as source (production) data by the policies, which recognise the "
+                f"anonymized catalog only by a name ending in '{suffix}': its binding to development "
+                "(CKV_DBX_3) and the developers' read grants (CKV_DBX_6) would fail the gate",
+                f"name the anonymized catalog '<name>{suffix}', e.g. medical{suffix} (with "
+                "catalogs.override_contract: true if the data contract names it differently)",
+            )
+        return value
+
+    @field_validator("schema_")
+    @classmethod
+    def _final_not_staging(cls, value: str) -> str:
+        suffix = naming.STAGING_SCHEMA_SUFFIX
+        if naming.is_staging_schema(value):
+            raise NamingContractError(
+                f"'{value}' would be treated as a staging schema by the policies (its name ends in '{suffix}'), "
+                "so the developers' read grant on the final schema would fail the gate (CKV_DBX_8)",
+                f"name the final schema without the '{suffix}' suffix, e.g. visits",
+            )
+        return value
+
+    @field_validator("staging_schema")
+    @classmethod
+    def _staging(cls, value: str) -> str:
+        suffix = naming.STAGING_SCHEMA_SUFFIX
+        if not naming.is_staging_schema(value):
+            raise NamingContractError(
+                f"'{value}' would not be recognised as the staging schema by the policies, which protect only "
+                f"schemas whose name ends in '{suffix}': a grant to developers on this unchecked job output "
+                "would pass the gate (CKV_DBX_8)",
+                f"name the staging schema '<final schema>{suffix}', e.g. visits{suffix}",
+            )
+        return value
 
     @model_validator(mode="after")
     def _distinct_schemas(self) -> AnonymizedLocation:
@@ -138,16 +236,32 @@ class Principals(_Model):
     job_service_principal: str = Field(
         pattern=_UUID, description="the application id (a UUID) of the service principal the job runs as"
     )
-    developers_group: str = Field(min_length=1, description="the account group of developers")
+    developers_group: str = Field(
+        min_length=1,
+        description=f"the account group of developers (its name must contain '{naming.DEVELOPERS_MARKER}')",
+    )
+    job_admins_group: str = Field(
+        default="data-platform-admins",
+        min_length=1,
+        description=("the group that may edit the job and its permissions (CAN_MANAGE), named "
+                     f"'...{naming.ADMINS_SUFFIX}'"),
+    )
     production_readers: list[ProductionPrincipal] = Field(
         default_factory=list,
         description="every other principal that may read the source catalog, with its privileges",
     )
 
+    # Order matters: pydantic reports the first failing validator, and "contains every user" is the clearer
+    # message for 'account users' than "not recognised as developers".
     @field_validator("developers_group")
     @classmethod
-    def _not_everyone(cls, value: str) -> str:
-        return _reject_everyone(value)
+    def _developers(cls, value: str) -> str:
+        return _recognised_as_developers(_reject_everyone(value))
+
+    @field_validator("job_admins_group")
+    @classmethod
+    def _job_admins(cls, value: str) -> str:
+        return _recognised_as_admins(_reject_everyone(value))
 
     @model_validator(mode="after")
     def _unique_principals(self) -> Principals:
@@ -396,7 +510,10 @@ def _issues_from_validation(exc: ValidationError, lines: dict[tuple[Any, ...], i
                                                                             or p.startswith("function-"))))
         field = ".".join(str(p) for p in loc)
         description = _field_description(loc)
-        if err["type"] == "missing":
+        error = err.get("ctx", {}).get("error")
+        if isinstance(error, NamingContractError):
+            fix = error.fix
+        elif err["type"] == "missing":
             fix = f"add '{loc[-1]}'" + (f" ({description})" if description else "")
         elif err["type"] == "extra_forbidden":
             fix = f"remove '{loc[-1]}' (unknown field) or correct its spelling"

@@ -12,13 +12,17 @@ unknown name is treated as the dangerous case (fail closed):
 * a principal is an **admins** group if its name ends in ``admins`` (``admins``, ``metastore-admins``).
 * ``users``, ``account users`` and ``all users`` contain every identity of the workspace or account.
 
-Stdlib only: checkov executes this file too.
+Stdlib only: checkov executes this file too, and ``infra/settings.py`` imports it to refuse, before synth, any
+config name these rules would misread (a developers group named ``eng-team`` would make CKV_DBX_6..8 pass
+silently). One rule, two enforcers: change it here and the config validation follows.
 """
 
 from __future__ import annotations
 
 ANONYMIZED_CATALOG_SUFFIX = "_anonymized"
 STAGING_SCHEMA_SUFFIX = "_staging"
+DEVELOPERS_MARKER = "developer"
+ADMINS_SUFFIX = "admins"
 ALL_USERS_GROUPS = frozenset({"users", "account users", "all users"})
 # What developers may hold inside the anonymized catalog: enough to query the final tables, nothing that
 # writes, changes grants or reads files under the tables.
@@ -40,8 +44,8 @@ def is_all_users(principal: str | None) -> bool:
 
 
 def is_developers(principal: str | None) -> bool:
-    return principal is not None and "developer" in principal.lower()
+    return principal is not None and DEVELOPERS_MARKER in principal.lower()
 
 
 def is_admins(principal: str | None) -> bool:
-    return principal is not None and principal.strip().lower().endswith("admins")
+    return principal is not None and principal.strip().lower().endswith(ADMINS_SUFFIX)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,10 @@ import yaml
 
 from anonymizer.contract import Contract
 from infra.settings import ConfigError, load_config, parse_config
+from policies.checks._naming import is_admins, is_anonymized_catalog, is_developers, is_staging_schema
 from tests.infra.conftest import PROD_CONFIG, config_from_dict, prod_config_dict
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _errors(data: dict, name: str = "prod", **kwargs: bool) -> ConfigError:
@@ -144,21 +149,112 @@ def test_yaml_syntax_error_has_a_line() -> None:
 
 def test_catalog_names_must_match_the_contract_unless_overridden(tmp_path: Path, contract: Contract) -> None:
     data = prod_config_dict()
-    data["catalogs"]["anonymized"]["catalog"] = "medical_anon_v2"
+    data["catalogs"]["anonymized"]["catalog"] = "medical_v2_anonymized"
     path = tmp_path / "prod.yaml"
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError) as info:
         load_config(path, contract)
     [issue] = info.value.issues
     assert issue.field == "catalogs.anonymized.catalog"
-    assert "'medical_anon_v2' differs from the data contract's 'medical_anonymized'" in issue.message
+    assert "'medical_v2_anonymized' differs from the data contract's 'medical_anonymized'" in issue.message
     assert "override_contract: true" in issue.fix
 
     data["catalogs"]["override_contract"] = True
     path.write_text(yaml.safe_dump(data))
-    assert load_config(path, contract).catalogs.anonymized.catalog == "medical_anon_v2"
+    assert load_config(path, contract).catalogs.anonymized.catalog == "medical_v2_anonymized"
 
 
 def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the file"):
         load_config(tmp_path / "missing.yaml")
+
+
+# --- the policies' naming contract (policies/checks/_naming.py) ------------------------------------------------
+# The CKV_DBX policies recognise roles by name only. A config name they would misread makes them pass silently
+# (a developers group called "eng-team" is never checked by CKV_DBX_6..8), so the loader refuses it, naming the
+# field, the rule and the fix.
+
+@pytest.mark.parametrize(("section", "value", "field", "rule", "fix"), [
+    (("principals", "developers_group"), "eng-team", "principals.developers_group",
+     "contains 'developer'", "e.g. medical-developers"),
+    (("principals", "developers_group"), "medical-developer-admins", "principals.developers_group",
+     "ends in 'admins'", "does not end in 'admins'"),
+    (("principals", "job_admins_group"), "data-platform-team", "principals.job_admins_group",
+     "ends in 'admins'", "e.g. data-platform-admins"),
+    (("principals", "job_admins_group"), "developer-admins", "principals.job_admins_group",
+     "does not contain 'developer'", "e.g. data-platform-admins"),
+    (("catalogs", "anonymized", "catalog"), "medical_copy", "catalogs.anonymized.catalog",
+     "ending in '_anonymized'", "e.g. medical_anonymized"),
+    (("catalogs", "source", "catalog"), "legacy_anonymized", "catalogs.source.catalog",
+     "ends in '_anonymized'", "without the '_anonymized' suffix"),
+    (("catalogs", "anonymized", "staging_schema"), "visits_tmp", "catalogs.anonymized.staging_schema",
+     "ends in '_staging'", "e.g. visits_staging"),
+    (("catalogs", "anonymized", "schema"), "visits_final_staging", "catalogs.anonymized.schema",
+     "ends in '_staging'", "without the '_staging' suffix"),
+])
+def test_names_the_policies_would_misread_are_refused(section: tuple[str, ...], value: str, field: str,
+                                                     rule: str, fix: str) -> None:
+    data = prod_config_dict()
+    data["catalogs"]["override_contract"] = True  # only the naming rule may refuse these names
+    parent = data
+    for key in section[:-1]:
+        parent = parent[key]
+    parent[section[-1]] = value
+    [issue] = _errors(data).issues
+    assert issue.field == field
+    assert issue.line is not None
+    assert f"'{value}'" in issue.message and rule in issue.message and "policies" in issue.message
+    assert fix in issue.fix
+
+
+def test_everyone_is_reported_as_everyone_not_as_a_naming_problem() -> None:
+    data = prod_config_dict()
+    data["principals"]["job_admins_group"] = "users"
+    [issue] = _errors(data).issues
+    assert issue.field == "principals.job_admins_group" and "contains every user" in issue.message
+
+
+@pytest.mark.parametrize("name", ["medical-developers", "Developers", "eng-team", "devs", "dev-team",
+                                  "medical-developer-admins", "data-developers-ro", "admins"])
+def test_config_and_policies_agree_on_the_developers_group(name: str) -> None:
+    """The loader accepts a developers group exactly when CKV_DBX_6..8 would recognise it (and not as admins)."""
+    data = prod_config_dict()
+    data["principals"]["developers_group"] = name
+    accepted = True
+    try:
+        config_from_dict(data)
+    except ConfigError:
+        accepted = False
+    assert accepted == (is_developers(name) and not is_admins(name))
+
+
+@pytest.mark.parametrize(("catalog", "staging"), [
+    ("medical_anonymized", "visits_staging"), ("medical_anon", "visits_staging"),
+    ("medical_anonymized", "visits_stage"), ("medical_anonymized_v2", "staging_visits"),
+])
+def test_config_and_policies_agree_on_catalog_and_staging_names(catalog: str, staging: str) -> None:
+    data = prod_config_dict()
+    data["catalogs"]["override_contract"] = True
+    data["catalogs"]["anonymized"]["catalog"] = catalog
+    data["catalogs"]["anonymized"]["staging_schema"] = staging
+    try:
+        config_from_dict(data)
+        refused: set[str] = set()
+    except ConfigError as exc:
+        refused = {i.field for i in exc.issues}
+    assert ("catalogs.anonymized.catalog" not in refused) == is_anonymized_catalog(catalog)
+    assert ("catalogs.anonymized.staging_schema" not in refused) == is_staging_schema(staging)
+
+
+def test_naming_rules_stay_importable_without_checkov() -> None:
+    """infra/settings.py imports policies/checks/_naming.py; checkov lives in another venv, so that module (and
+    the packages above it) may import the standard library only."""
+    checked = [REPO / "policies" / "__init__.py", REPO / "policies" / "checks" / "__init__.py",
+               REPO / "policies" / "checks" / "_naming.py"]
+    for path in checked:
+        tree = ast.parse(path.read_text("utf-8"))
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+        assert imported <= set(sys.stdlib_module_names) | {"__future__"}, (path, imported)
