@@ -17,6 +17,7 @@ from infra.constructs.binding import DevelopmentBinding
 from infra.constructs.catalogs import AnonymizedCatalog, SourceCatalog
 from infra.constructs.grants import AnonymizedGrants, SourceGrants
 from infra.constructs.job import AnonymizationJob, JobLocations, WheelArtifact
+from infra.constructs.job_permissions import JobPermissions
 from infra.constructs.secret import AnonymizationKey
 from infra.constructs.tags import ContractTags
 from infra.settings import EnvironmentConfig
@@ -24,7 +25,7 @@ from infra.wheel import Wheel
 
 
 class AnonymizerStack(TerraformStack):
-    """Governance (catalogs, binding, grants, tags), the key, and the job of one environment."""
+    """Governance (catalogs, binding, grants, tags), the key, and the job (with its ACL) of one environment."""
 
     def __init__(self, scope: Construct, config: EnvironmentConfig, contract: Contract, wheel: Wheel) -> None:
         super().__init__(scope, config.stack_name)
@@ -62,6 +63,8 @@ class AnonymizerStack(TerraformStack):
         )
         job = AnonymizationJob(self, "job", config=config, wheel=wheel, wheel_path=artifact.file.path,
                                locations=locations, contract_digest=contract.digest())
+        # Who may edit the job decides what code runs as the production-reading SP: authoritative ACL.
+        JobPermissions(self, "job_permissions", job_id=job.job.id, principals=config.principals)
 
         TerraformOutput(self, "job_id", value=job.job.id)
         TerraformOutput(self, "wheel_path", value=artifact.path)
