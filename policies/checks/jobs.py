@@ -2,7 +2,8 @@
 
 The job reads production and writes the copy developers see, so it is the one identity that may touch both:
 it must run as a service principal (not a person who may leave or be phished), on clusters nobody else can
-attach to, with code whose exact version is auditable.
+attach to, with code whose exact version is auditable, and only admins may edit it (whoever edits the job
+chooses the code that runs as that service principal).
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from checkov.common.models.enums import CheckCategories
 try:
     from policies.checks._check import DbxCheck, Resource
     from policies.checks._hcl import blocks, first_block, strings
+    from policies.checks._naming import is_admins, is_all_users, is_developers
+    from policies.checks._stack import reference_target
 except ModuleNotFoundError:  # inside checkov: only this directory is on sys.path
     from _check import DbxCheck, Resource  # type: ignore[no-redef]
     from _hcl import blocks, first_block, strings  # type: ignore[no-redef]
+    from _naming import is_admins, is_all_users, is_developers  # type: ignore[no-redef]
+    from _stack import reference_target  # type: ignore[no-redef]
 
 # SINGLE_USER is the classic name of dedicated access mode; the API's newer name is
 # DATA_SECURITY_MODE_DEDICATED. Standard/shared modes let other users attach to the cluster.
@@ -28,6 +33,9 @@ _WHEEL = re.compile(
     r"^[A-Za-z0-9_.]+-\d[A-Za-z0-9_.!+]*(-\d[A-Za-z0-9_]*)?-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+\.whl$"
 )
 _LIBRARY_KINDS = ("whl", "jar", "egg", "pypi", "maven", "cran", "requirements")
+# Job permission levels (provider 1.99, databricks_permissions "Job usage"), weakest first.
+JOB_PERMISSION_LEVELS = ("CAN_VIEW", "CAN_MANAGE_RUN", "CAN_MANAGE", "IS_OWNER")
+_ACL_PRINCIPALS = ("group_name", "service_principal_name", "user_name")
 
 
 def _tasks(conf: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -171,9 +179,87 @@ class WheelsFromVolumesVersioned(DbxCheck):
                     yield f"{where}: wheel {path} has no version in its file name (name-1.2.3-py3-none-any.whl)"
 
 
+def job_permission_sets(resource: Resource) -> list[str]:
+    """Names of the ``databricks_permissions`` whose ``job_id`` is exactly ``${databricks_job.<this job>.id}``."""
+    found = []
+    for name, conf in resource.stack.resources_of("databricks_permissions").items():
+        job_id = conf.get("job_id")
+        target = reference_target(job_id) if isinstance(job_id, str) else None
+        if target == ("resource", "databricks_job", resource.name, "id"):
+            found.append(name)
+    return found
+
+
+class JobPermissionsAdminsOnly(DbxCheck):
+    """CKV_DBX_20: whoever edits the job chooses the code that runs as the production-reading SP.
+
+    On a ``databricks_job``: exactly one ``databricks_permissions`` declares its ACL (without one, grants
+    clicked in the UI persist; with two, they overwrite each other on every apply). On a job's
+    ``databricks_permissions``: CAN_MANAGE only for ``*admins`` groups; no IS_OWNER (Databricks refuses a
+    group as owner, and a named person or SP would get edit rights: the deploying identity stays the implicit
+    owner); developers and all users at most CAN_VIEW (CAN_MANAGE_RUN starts production reads on demand and
+    opens the Spark UI and logs).
+    """
+
+    check_id = "CKV_DBX_20"
+    title = ("Jobs have one databricks_permissions: CAN_MANAGE only for *admins groups, no declared IS_OWNER, "
+             "developers and all users at most CAN_VIEW")
+    resource_types = ("databricks_job", "databricks_permissions")
+
+    def violations(self, resource: Resource) -> Iterable[str] | None:
+        if resource.type == "databricks_job":
+            return self._job(resource)
+        if resource.conf.get("job_id") is None:
+            return None  # permissions on a cluster, notebook, ...: not this rule
+        return list(self._acl(resource))
+
+    @staticmethod
+    def _job(resource: Resource) -> list[str]:
+        sets = job_permission_sets(resource)
+        if not sets:
+            return ["no databricks_permissions declares this job's ACL: permissions granted in the UI (CAN_MANAGE "
+                    "lets the holder change the code that runs as the job's identity) stay in place"]
+        if len(sets) > 1:
+            return [f"databricks_permissions {', '.join(sorted(sets))} are each authoritative for this job and "
+                    "overwrite each other on every apply: merge them"]
+        return []
+
+    @staticmethod
+    def _acl(resource: Resource) -> Iterator[str]:
+        entries = blocks(resource.conf, "access_control")
+        if not entries:
+            yield "no access_control block"
+        for entry in entries:
+            kinds = [kind for kind in _ACL_PRINCIPALS if entry.get(kind) is not None]
+            if len(kinds) != 1:
+                yield f"an access_control block names {len(kinds)} principals ({', '.join(kinds) or 'none'}); name one"
+                continue
+            kind = kinds[0]
+            principal = resource.stack.resolve(entry[kind])
+            who = f"{kind} {principal or str(entry[kind]) + ' (unresolved)'}"
+            level = resource.stack.resolve(entry.get("permission_level"))
+            if level not in JOB_PERMISSION_LEVELS:
+                yield f"{who}: permission_level {level or 'unresolved'} is not one of {list(JOB_PERMISSION_LEVELS)}"
+            elif level == "IS_OWNER":
+                if kind == "group_name":
+                    yield f"{who} is declared IS_OWNER: a group cannot own a job (apply fails); declare no owner " \
+                          "(the deploying identity stays owner) and give the admins group CAN_MANAGE"
+                else:
+                    yield f"{who} is declared IS_OWNER and could edit the code that runs as the job's identity; " \
+                          "declare no owner (the deploying identity stays owner) and give an admins group CAN_MANAGE"
+            elif is_developers(principal) or is_all_users(principal):
+                if level != "CAN_VIEW":
+                    yield f"{who} holds {level}; developers and all users may hold CAN_VIEW at most " \
+                          "(CAN_MANAGE_RUN starts production reads on demand and shows Spark UI and logs)"
+            elif level == "CAN_MANAGE" and not (kind == "group_name" and is_admins(principal)):
+                yield f"{who} holds CAN_MANAGE but is not an admins group (*admins): it could change the code " \
+                      "that runs as the job's identity"
+
+
 job_runs_as_service_principal = JobRunsAsServicePrincipal()
 job_notifies_on_failure = JobNotifiesOnFailure()
 job_single_concurrent_run = JobSingleConcurrentRun()
 clusters_dedicated = ClustersDedicated()
 no_dbfs_init_scripts = NoDbfsInitScripts()
 wheels_from_volumes_versioned = WheelsFromVolumesVersioned()
+job_permissions_admins_only = JobPermissionsAdminsOnly()

@@ -16,7 +16,8 @@ import pytest
 from policies import scan
 from tests.policies.conftest import FAIL_STACK, PASS_STACK, UNENCRYPTED_STACK
 
-CHECKOV_IDS = [f"CKV_DBX_{n}" for n in range(1, 19)]
+# CKV_DBX_19 (the state backend) is enforced by scan.py, not checkov: see test_scan.py.
+CHECKOV_IDS = [f"CKV_DBX_{n}" for n in (*range(1, 19), 20)]
 
 # policy id -> every resource of the failing stack that must fail it (and no other resource may).
 EXPECTED_FAILURES: dict[str, set[str]] = {
@@ -48,6 +49,12 @@ EXPECTED_FAILURES: dict[str, set[str]] = {
     "CKV_DBX_18": {"databricks_job.dbx18_dbfs_wheel", "databricks_job.dbx18_unversioned_wheel",
                    "databricks_job.dbx18_workspace_wheel", "databricks_job.dbx18_pypi_library",
                    "databricks_job.dbx18_unresolved_wheel"},
+    "CKV_DBX_20": {"databricks_job.dbx20_no_permissions", "databricks_job.dbx20_two_permission_sets",
+                   "databricks_permissions.dbx20_developers_manage_run",
+                   "databricks_permissions.dbx20_all_users_manage_run", "databricks_permissions.dbx20_sp_can_manage",
+                   "databricks_permissions.dbx20_stewards_can_manage", "databricks_permissions.dbx20_group_owner",
+                   "databricks_permissions.dbx20_user_owner", "databricks_permissions.dbx20_unresolved_manager",
+                   "databricks_permissions.dbx20_unknown_level"},
 }
 
 
@@ -107,6 +114,21 @@ def test_details_say_what_is_wrong(fixture_run: scan.CheckovRun) -> None:
     assert "inherited by every schema" in details["databricks_grants.dbx8_developers_catalog_select"]
     assert "MODIFY" in details["databricks_grants.dbx7_developers_modify"]
     assert "SELECT" not in details["databricks_grants.dbx7_developers_modify"].split("allowed")[0]
+    assert "merge them" in details["databricks_job.dbx20_two_permission_sets"]
+    assert "two_permission_sets_acl_a" in details["databricks_job.dbx20_two_permission_sets"]
+    assert "CAN_VIEW at most" in details["databricks_permissions.dbx20_developers_manage_run"]
+    assert "a group cannot own a job" in details["databricks_permissions.dbx20_group_owner"]
+    assert "(unresolved)" in details["databricks_permissions.dbx20_unresolved_manager"]
+
+
+def test_job_acl_rule_ignores_permissions_on_other_objects(fixture_run: scan.CheckovRun) -> None:
+    """A cluster ACL is not a job ACL: CKV_DBX_20 must neither pass nor fail it (so it cannot hide a job's)."""
+    results = [f for f in (*fixture_run.passed, *fixture_run.failed)
+               if f.check_id == "CKV_DBX_20" and f.address == "databricks_permissions.debug_cluster"]
+    assert results == []
+    passed = {f.address for f in fixture_run.passed if f.check_id == "CKV_DBX_20" and f.stack == PASS_STACK}
+    assert {"databricks_job.anonymize", "databricks_job.report", "databricks_permissions.anonymize_job",
+            "databricks_permissions.report_job"} <= passed
 
 
 def test_literal_secret_values_never_reach_the_reports(fixture_run: scan.CheckovRun) -> None:
