@@ -25,9 +25,9 @@ Variants (all read the same source Delta tables and end with a Delta commit):
     our engine alone (``anonymize_table`` + the same write as ``copy``), without the pipeline's bookkeeping:
     what the transformation itself costs.
 ``anonymize``
-    the pipeline's anonymize step itself (:func:`anonymizer.pipeline.anonymize_step`: staging DDL,
-    ``anonymize_table``, ``INSERT OVERWRITE``, run property, version, row count, journal), after an untimed
-    gate of the same run id.
+    the pipeline's anonymize step itself (:func:`anonymizer.pipeline.anonymize_step`: run lock, staging DDL,
+    ``anonymize_table``, ``INSERT OVERWRITE``, commit read-back, journal), after an untimed gate of the same
+    run id.
 ``full_run``
     :func:`anonymizer.cli.run_pipeline` (gate -> anonymize -> check -> promote), a fresh run id per repeat and
     the same key throughout, as consecutive nightly runs would.
@@ -92,7 +92,7 @@ TARGETS: tuple[tuple[str, str, str, float], ...] = (
     ("anonymize_vs_copy_stretch", "anonymize step / plain copy <= 1.5 (stretch)", "<=", 1.5),
     ("anonymize_vs_seed", "anonymize step faster than the seed job (ratio < 1)", "<", 1.0),
     ("anonymize_vs_udf", "anonymize >= 5x the per-row UDF rate", ">=", 5.0),
-    ("scaling", "10x rows -> <= 11x time (anonymize step)", "<=", 1.1),
+    ("scaling", "10x rows -> <= 11x time (anonymize step; 1.1 x the row factor)", "<=", 1.1),
     ("generation_rows_per_s", "synthetic generation >= 200k rows/s", ">=", 200_000.0),
     ("synth_seconds", "make synth <= 15 s", "<=", 15.0),
 )
@@ -675,14 +675,15 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         "anonymize_vs_copy_stretch": r.get("anonymize_vs_copy"),
         "anonymize_vs_seed": r.get("anonymize_vs_seed"),
         "anonymize_vs_udf": r.get("anonymize_vs_udf"),
-        # normalized to the row factor, so 1.1 means "11x time for 10x rows" whatever the factor was
-        "scaling": round(growth / scale["rows_factor"], 3) if scale and growth is not None else None,
+        "scaling": growth,
         "generation_rows_per_s": report["generation"]["rows_per_s"],
         "synth_seconds": report.get("synth_seconds"),
     }
     out = []
     for key, text, op, threshold in TARGETS:
         value = values[key]
+        if key == "scaling":  # allowed growth is 1.1 x the row factor: x11 time for x10 rows
+            threshold = round(threshold * scale["rows_factor"], 3) if scale else threshold
         met = None if value is None else (value <= threshold if op == "<=" else value < threshold if op == "<"
                                           else value >= threshold)
         out.append({"target": key, "description": text, "threshold": f"{op} {threshold:g}", "value": value,
@@ -733,9 +734,12 @@ def markdown(report: dict[str, Any]) -> str:
             coll = ", ".join(f"{t} {n:,}" for t, n in scale["seed_pk_collisions_by_table"].items())
             lines.append(f"Seed job primary-key collisions: **{scale['seed_pk_collisions']:,}** ({coll}).")
         lines += [f"Synthetic generation: {gen['rows']:,} rows in {gen['seconds']:.2f} s "
-                  f"({gen['rows_per_s']:,.0f} rows/s).",
-                  f"1-minute load average before/after: {scale['load_average_1m']['before']} / "
-                  f"{scale['load_average_1m']['after']} (2 = both cores busy).", ""]
+                  f"({gen['rows_per_s']:,.0f} rows/s)."]
+        load = scale.get("load_average_1m")
+        if load:
+            lines.append(f"1-minute load average before/after: {load['before']} / {load['after']} "
+                         "(the bench alone keeps it near 2 on 2 cores; more means other processes competed).")
+        lines.append("")
         parts = {n: r["parts"] for n, r in scale["results"].items() if "parts" in r}
         if parts:
             lines += ["Where the time goes (median seconds per table or step):", ""]
