@@ -277,12 +277,23 @@ def check_seed_validation(ctx: CheckContext) -> None:
 
 
 def run_checks(ctx: CheckContext) -> list[Check]:
-    for table in ctx.contract.dependency_order():
+    """All checks; tables are checked in parallel threads (independent Spark jobs), reported in table order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    order = ctx.contract.dependency_order()
+
+    def per_table(table: str) -> None:
         check_structure(ctx, table)
         rows = check_counts(ctx, table)["rows"]
         check_foreign_keys(ctx, table)
         check_rows(ctx, table, rows)
         check_pii_overlap(ctx, table)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(per_table, t) for t in order]
+    for future in futures:
+        future.result()
+    ctx.results.sort(key=lambda c: order.index(c.table))
     check_entity_intervals(ctx)
     check_seed_validation(ctx)
     return ctx.results

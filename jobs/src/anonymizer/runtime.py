@@ -16,7 +16,8 @@ import json
 import os
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,24 +226,30 @@ class Runtime(ABC):
         self.ensure_schema(catalog, schema)
         self.sql(create_table_sql(self.ref(uc_name), columns, properties or {}))
 
-    def overwrite(self, uc_name: str, df: DataFrame, columns: Sequence[str], note: str | None = None) -> None:
-        """Replace the table's rows in one Delta commit, keeping its declared schema (types, NOT NULL).
-
-        ``note`` goes into the commit's ``userMetadata`` (e.g. the run id that wrote a staging table), so
-        one DESCRIBE HISTORY later tells who wrote the current version, without an extra commit.
-        """
+    def overwrite(self, uc_name: str, df: DataFrame, columns: Sequence[str]) -> None:
+        """Replace the table's rows in one Delta commit, keeping its declared schema (types, NOT NULL)."""
         view = f"_anonymizer_src_{abs(hash(uc_name)) % 10**9}"
         df.select(*columns).createOrReplaceTempView(view)
-        conf = "spark.databricks.delta.commitInfo.userMetadata"
         try:
-            if note is not None:
-                self.spark.conf.set(conf, note)
             cols = ", ".join(f"`{c}`" for c in columns)
             self.sql(f"INSERT OVERWRITE {self.ref(uc_name)} ({cols}) SELECT {cols} FROM {view}")
         finally:
-            if note is not None:
-                self.spark.conf.unset(conf)
             self.spark.catalog.dropTempView(view)
+
+    @contextmanager
+    def commit_note(self, note: str) -> Iterator[None]:
+        """Stamp every Delta commit made inside the block with ``note`` (the commit's ``userMetadata``).
+
+        The anonymize step stamps its staging writes with the run id, so one DESCRIBE HISTORY later tells
+        which run wrote a table's current version, without an extra commit. It is a session setting: set
+        once around all (possibly parallel) writes of a step, never per write.
+        """
+        conf = "spark.databricks.delta.commitInfo.userMetadata"
+        self.spark.conf.set(conf, note)
+        try:
+            yield
+        finally:
+            self.spark.conf.unset(conf)
 
     def last_commit(self, uc_name: str) -> Commit:
         """Version, writer note and output rows of the table's latest Delta commit (one history read)."""
