@@ -22,7 +22,7 @@ from anonymizer.keys import Keyring
 
 pytestmark = pytest.mark.spark
 
-MASTER = bytes.fromhex("0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0")
+MASTER = hashlib.sha256(b"test vector: engine types").digest()  # fixed, public test key
 KEYRING = Keyring.from_bytes(MASTER)
 
 # name: (ddl type, nullable, strategy, params)

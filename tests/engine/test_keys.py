@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import pickle
 import stat
@@ -12,7 +13,7 @@ import pytest
 
 from anonymizer.keys import ENV_VAR, KeyMaterialError, Keyring, ensure_key_file
 
-KEY = bytes.fromhex("8f1c2a7d4e5b6c3a9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e")
+KEY = hashlib.sha256(b"test vector: keys").digest()  # fixed, public test key
 
 
 def test_hex_and_base64_decode_to_the_same_key(monkeypatch: pytest.MonkeyPatch) -> None:
