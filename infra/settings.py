@@ -35,11 +35,27 @@ FORBIDDEN_PRINCIPALS = frozenset({"account users", "users", "all users"})
 
 # Unity Catalog privileges (underscored, as the provider expects them); used to catch typos such as
 # "USE CATALOG" or "USAGE" (Hive metastore) before Databricks rejects them at apply time.
-SCHEMA_PRIVILEGES = frozenset({
-    "ALL_PRIVILEGES", "APPLY_TAG", "BROWSE", "CREATE_FUNCTION", "CREATE_MATERIALIZED_VIEW", "CREATE_MODEL",
-    "CREATE_TABLE", "CREATE_VOLUME", "EXECUTE", "EXTERNAL_USE_SCHEMA", "MANAGE", "MODIFY", "READ_VOLUME",
-    "REFRESH", "SELECT", "USE_SCHEMA", "WRITE_VOLUME",
-})
+SCHEMA_PRIVILEGES = frozenset(
+    {
+        "ALL_PRIVILEGES",
+        "APPLY_TAG",
+        "BROWSE",
+        "CREATE_FUNCTION",
+        "CREATE_MATERIALIZED_VIEW",
+        "CREATE_MODEL",
+        "CREATE_TABLE",
+        "CREATE_VOLUME",
+        "EXECUTE",
+        "EXTERNAL_USE_SCHEMA",
+        "MANAGE",
+        "MODIFY",
+        "READ_VOLUME",
+        "REFRESH",
+        "SELECT",
+        "USE_SCHEMA",
+        "WRITE_VOLUME",
+    }
+)
 CATALOG_PRIVILEGES = SCHEMA_PRIVILEGES | {"USE_CATALOG", "CREATE_SCHEMA"}
 
 Identifier = Annotated[str, Field(pattern=_IDENT)]
@@ -82,8 +98,7 @@ def _recognised_as_admins(value: str) -> str:
             f"'{value}' would not be recognised as an admins group by the policies: CKV_DBX_20 lets only a group "
             f"whose name ends in '{naming.ADMINS_SUFFIX}' and does not contain '{naming.DEVELOPERS_MARKER}' "
             "manage the job, so the gate would fail this stack",
-            f"use the group of pipeline administrators, named '...{naming.ADMINS_SUFFIX}', "
-            "e.g. data-platform-admins",
+            f"use the group of pipeline administrators, named '...{naming.ADMINS_SUFFIX}', e.g. data-platform-admins",
         )
     return value
 
@@ -198,9 +213,7 @@ class Catalogs(_Model):
     @model_validator(mode="after")
     def _distinct_catalogs(self) -> Catalogs:
         if self.source.catalog == self.anonymized.catalog:
-            raise ValueError(
-                "the anonymized catalog must differ from the source catalog: it is bound to development"
-            )
+            raise ValueError("the anonymized catalog must differ from the source catalog: it is bound to development")
         return self
 
 
@@ -243,8 +256,9 @@ class Principals(_Model):
     job_admins_group: str = Field(
         default="data-platform-admins",
         min_length=1,
-        description=("the group that may edit the job and its permissions (CAN_MANAGE), named "
-                     f"'...{naming.ADMINS_SUFFIX}'"),
+        description=(
+            f"the group that may edit the job and its permissions (CAN_MANAGE), named '...{naming.ADMINS_SUFFIX}'"
+        ),
     )
     production_readers: list[ProductionPrincipal] = Field(
         default_factory=list,
@@ -356,7 +370,8 @@ class SecretSettings(_Model):
         description="generated: random_password of 64 characters; variable: TF_VAR_anonymization_key",
     )
     generation: int = Field(
-        default=1, ge=1,
+        default=1,
+        ge=1,
         description="bump to rotate the generated key (every pseudonym in development changes)",
     )
 
@@ -366,9 +381,7 @@ class S3Backend(_Model):
     bucket: str = Field(min_length=3)
     key: str = Field(min_length=1, description="the state object key, e.g. anonymizer/prod.tfstate")
     region: str = Field(min_length=1)
-    encrypt: Literal[True] = Field(
-        default=True, description="must stay true: the state holds the anonymization key"
-    )
+    encrypt: Literal[True] = Field(default=True, description="must stay true: the state holds the anonymization key")
     kms_key_id: str | None = None
     dynamodb_table: str | None = None
     use_lockfile: bool = Field(default=True, description="S3-native state locking (Terraform >= 1.10)")
@@ -506,8 +519,11 @@ def _field_description(path: tuple[Any, ...]) -> str | None:
 def _issues_from_validation(exc: ValidationError, lines: dict[tuple[Any, ...], int]) -> Iterator[ConfigIssue]:
     for err in exc.errors():
         # Drop discriminator tags (backend.s3.bucket -> backend.bucket) and validator names from the path.
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p in {"s3", "azurerm", "remote", "local"}
-                                                                            or p.startswith("function-"))))
+        loc = tuple(
+            p
+            for p in err["loc"]
+            if not (isinstance(p, str) and (p in {"s3", "azurerm", "remote", "local"} or p.startswith("function-")))
+        )
         field = ".".join(str(p) for p in loc)
         description = _field_description(loc)
         error = err.get("ctx", {}).get("error")
@@ -532,11 +548,14 @@ def parse_config(text: str, file: str, *, allow_local_backend: bool = False) -> 
         lines = _key_lines(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(file, [ConfigIssue(mark.line + 1 if mark else None, "", f"not valid YAML ({exc})",
-                                             "correct the YAML syntax")]) from None
+        raise ConfigError(
+            file,
+            [ConfigIssue(mark.line + 1 if mark else None, "", f"not valid YAML ({exc})", "correct the YAML syntax")],
+        ) from None
     if not isinstance(data, dict):
-        raise ConfigError(file, [ConfigIssue(1, "", "the config is not a YAML mapping",
-                                             "start from infra/config/prod.yaml")])
+        raise ConfigError(
+            file, [ConfigIssue(1, "", "the config is not a YAML mapping", "start from infra/config/prod.yaml")]
+        )
     try:
         config = EnvironmentConfig.model_validate(data)
     except ValidationError as exc:
@@ -544,14 +563,23 @@ def parse_config(text: str, file: str, *, allow_local_backend: bool = False) -> 
     issues: list[ConfigIssue] = []
     stem = Path(file).stem
     if config.environment != stem:
-        issues.append(ConfigIssue(_line_of(lines, ("environment",)), "environment",
-                                  f"'{config.environment}' differs from the file name '{stem}'",
-                                  f"set environment: {stem} or rename the file"))
+        issues.append(
+            ConfigIssue(
+                _line_of(lines, ("environment",)),
+                "environment",
+                f"'{config.environment}' differs from the file name '{stem}'",
+                f"set environment: {stem} or rename the file",
+            )
+        )
     if config.backend.type == "local" and not allow_local_backend:
-        issues.append(ConfigIssue(_line_of(lines, ("backend", "type")), "backend.type",
-                                  "a local backend keeps the state, which holds the anonymization key, "
-                                  "unencrypted on one disk",
-                                  "use an encrypted remote backend: s3, azurerm or remote"))
+        issues.append(
+            ConfigIssue(
+                _line_of(lines, ("backend", "type")),
+                "backend.type",
+                "a local backend keeps the state, which holds the anonymization key, unencrypted on one disk",
+                "use an encrypted remote backend: s3, azurerm or remote",
+            )
+        )
     if issues:
         raise ConfigError(file, issues)
     return config
@@ -570,27 +598,37 @@ def check_against_contract(config: EnvironmentConfig, contract: Contract, file: 
         "catalogs.source.schema": (config.catalogs.source.schema_, contract.source.schema_),
         "catalogs.anonymized.catalog": (config.catalogs.anonymized.catalog, contract.target.catalog),
         "catalogs.anonymized.schema": (config.catalogs.anonymized.schema_, contract.target.schema_),
-        "catalogs.anonymized.staging_schema": (config.catalogs.anonymized.staging_schema,
-                                               contract.target.staging_schema),
+        "catalogs.anonymized.staging_schema": (
+            config.catalogs.anonymized.staging_schema,
+            contract.target.staging_schema,
+        ),
     }
     issues = [
-        ConfigIssue(None, field, f"'{got}' differs from the data contract's '{want}'",
-                    f"set '{want}', or set catalogs.override_contract: true to deploy under other names")
-        for field, (got, want) in expected.items() if got != want
+        ConfigIssue(
+            None,
+            field,
+            f"'{got}' differs from the data contract's '{want}'",
+            f"set '{want}', or set catalogs.override_contract: true to deploy under other names",
+        )
+        for field, (got, want) in expected.items()
+        if got != want
     ]
     if issues:
         raise ConfigError(file, issues)
 
 
-def load_config(path: str | Path, contract: Contract | None = None, *,
-                allow_local_backend: bool = False) -> EnvironmentConfig:
+def load_config(
+    path: str | Path, contract: Contract | None = None, *, allow_local_backend: bool = False
+) -> EnvironmentConfig:
     """Load one environment file; with ``contract``, also check the catalog names against it."""
     p = Path(path)
     try:
         text = p.read_text("utf-8")
     except OSError as exc:
-        raise ConfigError(str(p), [ConfigIssue(None, "", f"cannot read the file ({exc.strerror})",
-                                               "create it from infra/config/prod.yaml")]) from None
+        raise ConfigError(
+            str(p),
+            [ConfigIssue(None, "", f"cannot read the file ({exc.strerror})", "create it from infra/config/prod.yaml")],
+        ) from None
     config = parse_config(text, str(p), allow_local_backend=allow_local_backend)
     if contract is not None:
         check_against_contract(config, contract, str(p))
@@ -602,4 +640,3 @@ def config_files(config_dir: Path = CONFIG_DIR) -> list[Path]:
     return sorted(p for p in config_dir.glob("*.yaml") if p.is_file()) + sorted(
         p for p in config_dir.glob("*.yml") if p.is_file()
     )
-

@@ -38,21 +38,43 @@ class AnonymizerStack(TerraformStack):
         cat = config.catalogs
         source = SourceCatalog(self, "source", source=cat.source, create=cat.create_source_catalog)
         anonymized = AnonymizedCatalog(self, "anonymized", target=cat.anonymized)
-        DevelopmentBinding(self, "binding", catalog_name=anonymized.catalog.name,
-                           development_workspace_id=config.databricks.development_workspace_id)
-        SourceGrants(self, "source_grants", catalog_name=source.catalog_name,
-                     schema_full_name=source.schema_full_name, principals=config.principals)
-        AnonymizedGrants(self, "anonymized_grants", catalog_name=anonymized.catalog.name,
-                         final_schema=anonymized.final_full_name, staging_schema=anonymized.staging_full_name,
-                         artifacts_volume=anonymized.artifacts_volume.id, reports_volume=anonymized.reports_volume.id,
-                         principals=config.principals)
+        DevelopmentBinding(
+            self,
+            "binding",
+            catalog_name=anonymized.catalog.name,
+            development_workspace_id=config.databricks.development_workspace_id,
+        )
+        SourceGrants(
+            self,
+            "source_grants",
+            catalog_name=source.catalog_name,
+            schema_full_name=source.schema_full_name,
+            principals=config.principals,
+        )
+        AnonymizedGrants(
+            self,
+            "anonymized_grants",
+            catalog_name=anonymized.catalog.name,
+            final_schema=anonymized.final_full_name,
+            staging_schema=anonymized.staging_full_name,
+            artifacts_volume=anonymized.artifacts_volume.id,
+            reports_volume=anonymized.reports_volume.id,
+            principals=config.principals,
+        )
         AnonymizationKey(self, "key", secret=config.secret, service_principal=config.principals.job_service_principal)
-        ContractTags(self, "tags", contract=contract, source_catalog=cat.source.catalog,
-                     source_schema=cat.source.schema_, depends_on=source.dependables)
+        ContractTags(
+            self,
+            "tags",
+            contract=contract,
+            source_catalog=cat.source.catalog,
+            source_schema=cat.source.schema_,
+            depends_on=source.dependables,
+        )
 
         staging_root = f"/Volumes/{cat.anonymized.catalog}/{cat.anonymized.staging_schema}"
-        artifact = WheelArtifact(self, "artifact", wheel=wheel, volume=anonymized.artifacts_volume,
-                                 volume_root=f"{staging_root}/artifacts")
+        artifact = WheelArtifact(
+            self, "artifact", wheel=wheel, volume=anonymized.artifacts_volume, volume_root=f"{staging_root}/artifacts"
+        )
         locations = JobLocations(
             source_catalog=cat.source.catalog,
             source_schema=cat.source.schema_,
@@ -61,8 +83,15 @@ class AnonymizerStack(TerraformStack):
             staging_schema=cat.anonymized.staging_schema,
             report_dir=f"{staging_root}/reports",
         )
-        job = AnonymizationJob(self, "job", config=config, wheel=wheel, wheel_path=artifact.file.path,
-                               locations=locations, contract_digest=contract.digest())
+        job = AnonymizationJob(
+            self,
+            "job",
+            config=config,
+            wheel=wheel,
+            wheel_path=artifact.file.path,
+            locations=locations,
+            contract_digest=contract.digest(),
+        )
         # Who may edit the job decides what code runs as the production-reading SP: authoritative ACL.
         JobPermissions(self, "job_permissions", job_id=job.job.id, principals=config.principals)
 

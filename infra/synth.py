@@ -43,8 +43,14 @@ def contract_in_jobs(jobs_dir: Path) -> Path:
     return jobs_dir / "src" / "anonymizer" / "contracts" / DEFAULT_CONTRACT
 
 
-def prepare(wheel_dir: Path, *, config_paths: Sequence[Path] | None = None, contract_path: Path | None = None,
-            jobs_dir: Path = JOBS_DIR, allow_local_backend: bool = False) -> SynthInputs:
+def prepare(
+    wheel_dir: Path,
+    *,
+    config_paths: Sequence[Path] | None = None,
+    contract_path: Path | None = None,
+    jobs_dir: Path = JOBS_DIR,
+    allow_local_backend: bool = False,
+) -> SynthInputs:
     """Load the contract, validate every config against it, then build the wheel into ``wheel_dir``."""
     paths = list(config_paths) if config_paths is not None else config_files(CONFIG_DIR)
     if not paths:
@@ -67,8 +73,10 @@ def prepare(wheel_dir: Path, *, config_paths: Sequence[Path] | None = None, cont
 
     missing = sorted({step.entry_point for step in STEPS} - wheel.entry_points)
     if missing:
-        raise SynthError(f"{jobs_dir / 'pyproject.toml'}: [project.scripts] lacks {missing}, which the job's "
-                         "tasks run; add them (or rename the steps in infra/constructs/job.py)")
+        raise SynthError(
+            f"{jobs_dir / 'pyproject.toml'}: [project.scripts] lacks {missing}, which the job's "
+            "tasks run; add them (or rename the steps in infra/constructs/job.py)"
+        )
     return SynthInputs(configs=configs, contract=contract, wheel=wheel)
 
 
@@ -103,31 +111,53 @@ def _resource_count(stack_json: Path) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.synth", description=__doc__.splitlines()[0])
-    parser.add_argument("--outdir", type=Path,
-                        default=Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out")),
-                        help="output directory (default: $CDKTF_OUTDIR or cdktf.out)")
-    parser.add_argument("--config", type=Path, action="append", dest="configs",
-                        help="an environment config (repeatable; default: every infra/config/*.yaml)")
-    parser.add_argument("--contract", type=Path, default=None,
-                        help="the data contract (default: the one packaged in the job wheel)")
+    parser.add_argument(
+        "--outdir",
+        type=Path,
+        default=Path(os.environ.get("CDKTF_OUTDIR", "cdktf.out")),
+        help="output directory (default: $CDKTF_OUTDIR or cdktf.out)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        dest="configs",
+        help="an environment config (repeatable; default: every infra/config/*.yaml)",
+    )
+    parser.add_argument(
+        "--contract", type=Path, default=None, help="the data contract (default: the one packaged in the job wheel)"
+    )
     parser.add_argument("--jobs-dir", type=Path, default=JOBS_DIR, help="the job project to package")
-    parser.add_argument("--allow-local-backend", action="store_true",
-                        help="tests only: accept backend type 'local' (unencrypted state on disk)")
+    parser.add_argument(
+        "--allow-local-backend",
+        action="store_true",
+        help="tests only: accept backend type 'local' (unencrypted state on disk)",
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
     # The wheel is built into a scratch directory; synth copies it into each stack's assets/ folder.
     with tempfile.TemporaryDirectory(prefix="anonymizer-wheel-") as scratch:
         try:
-            inputs = prepare(Path(scratch), config_paths=args.configs, contract_path=args.contract,
-                             jobs_dir=args.jobs_dir, allow_local_backend=args.allow_local_backend)
+            inputs = prepare(
+                Path(scratch),
+                config_paths=args.configs,
+                contract_path=args.contract,
+                jobs_dir=args.jobs_dir,
+                allow_local_backend=args.allow_local_backend,
+            )
         except (SynthError, ConfigError, ContractError, WheelBuildError) as exc:
             print(f"synth: {exc}", file=sys.stderr)
             return EXIT_CONFIG_ERROR
-        if args.contract is not None and load_contract(contract_in_jobs(args.jobs_dir)).digest() != \
-                inputs.contract.digest():
-            print("synth: warning: --contract differs from the contract packaged in the wheel; the job's gate "
-                  "will refuse to run until both agree", file=sys.stderr)
+        if (
+            args.contract is not None
+            and load_contract(contract_in_jobs(args.jobs_dir)).digest() != inputs.contract.digest()
+        ):
+            print(
+                "synth: warning: --contract differs from the contract packaged in the wheel; the job's gate "
+                "will refuse to run until both agree",
+                file=sys.stderr,
+            )
         written = synth(args.outdir, inputs)
     for path in written:
         print(f"{path} ({_resource_count(path)} resources)")

@@ -158,8 +158,10 @@ def build_wheel(jobs_dir: Path = JOBS_DIR, outdir: Path | None = None) -> Wheel:
     entries: list[tuple[str, bytes]] = [(n, files[n].read_bytes()) for n in sorted(files)]
     entries += [
         (f"{dist_info}/METADATA", _metadata(project).encode()),
-        (f"{dist_info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: infra.wheel\nRoot-Is-Purelib: true\n"
-                               b"Tag: py3-none-any\n"),
+        (
+            f"{dist_info}/WHEEL",
+            b"Wheel-Version: 1.0\nGenerator: infra.wheel\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        ),
         (f"{dist_info}/entry_points.txt", _entry_points(project).encode()),
         (f"{dist_info}/top_level.txt", ("\n".join(top_level) + "\n").encode()),
     ]
@@ -179,5 +181,6 @@ def build_wheel(jobs_dir: Path = JOBS_DIR, outdir: Path | None = None) -> Wheel:
     path = target_dir / filename
     if not path.exists() or path.read_bytes() != content:
         path.write_bytes(content)
-    return Wheel(name=name, version=version, path=path, sha256=sha256,
-                 entry_points=frozenset(project.get("scripts", {})))
+    return Wheel(
+        name=name, version=version, path=path, sha256=sha256, entry_points=frozenset(project.get("scripts", {}))
+    )

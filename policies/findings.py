@@ -70,8 +70,15 @@ def _locate(path: str) -> tuple[_Located, ...]:
                 conf = document["resource"][type_key.value][name_key.value]
                 meta = conf.get("//", {}).get("metadata", {}) if isinstance(conf, dict) else {}
                 construct = meta.get("path") if isinstance(meta, dict) else None
-                found.append(_Located(type_key.value, name_key.value, node.start_mark.line + 1,
-                                      node.end_mark.line + 1, construct or f"{type_key.value}.{name_key.value}"))
+                found.append(
+                    _Located(
+                        type_key.value,
+                        name_key.value,
+                        node.start_mark.line + 1,
+                        node.end_mark.line + 1,
+                        construct or f"{type_key.value}.{name_key.value}",
+                    )
+                )
     return tuple(found)
 
 
@@ -107,13 +114,15 @@ def parse_report(payload: Any, result: str = "failed") -> list[Finding]:
             lines = tuple(record.get("file_line_range") or (0, 0))
             start_end = (int(lines[0]), int(lines[-1]))
             address, construct = locate(file, record.get("resource", ""), start_end)
-            findings.append(Finding(
-                check_id=record["check_id"],
-                title=record.get("check_name", ""),
-                address=address,
-                construct_path=construct,
-                file=file,
-                lines=start_end,
-                details=tuple(record.get("details") or ()),
-            ))
+            findings.append(
+                Finding(
+                    check_id=record["check_id"],
+                    title=record.get("check_name", ""),
+                    address=address,
+                    construct_path=construct,
+                    file=file,
+                    lines=start_end,
+                    details=tuple(record.get("details") or ()),
+                )
+            )
     return sorted(findings, key=lambda f: (f.file, f.check_id, f.address))

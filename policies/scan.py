@@ -79,12 +79,30 @@ def run_checkov(target: Path, reports_dir: Path) -> CheckovRun:
     for stale in reports_dir.glob("results_*"):
         stale.unlink()
     command = [
-        str(checkov_binary()), "-d", _display(target), "--framework", "terraform_json",
-        "--external-checks-dir", _display(CHECKS_DIR), "--skip-download", "--check", CHECK_SELECTION,
+        str(checkov_binary()),
+        "-d",
+        _display(target),
+        "--framework",
+        "terraform_json",
+        "--external-checks-dir",
+        _display(CHECKS_DIR),
+        "--skip-download",
+        "--check",
+        CHECK_SELECTION,
         # A literal secret (what CKV_DBX_10 catches) would otherwise be copied into every report's snippet,
         # and the SARIF goes to GitHub code scanning.
-        "--mask", "databricks_secret:string_value",
-        "-o", "cli", "-o", "json", "-o", "sarif", "-o", "junitxml", "--output-file-path", _display(reports_dir),
+        "--mask",
+        "databricks_secret:string_value",
+        "-o",
+        "cli",
+        "-o",
+        "json",
+        "-o",
+        "sarif",
+        "-o",
+        "junitxml",
+        "--output-file-path",
+        _display(reports_dir),
     ]
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
@@ -98,10 +116,20 @@ def run_checkov(target: Path, reports_dir: Path) -> CheckovRun:
     if not json_report.is_file():
         raise ScanError(f"checkov wrote no JSON report into {reports_dir}:\n{proc.stderr[-4000:]}")
     payload = json.loads(json_report.read_text("utf-8"))
-    parsing_errors = [e for r in (payload if isinstance(payload, list) else [payload]) if isinstance(r, dict)
-                      for e in r.get("results", {}).get("parsing_errors", [])]
-    return CheckovRun(parse_report(payload, "failed"), parse_report(payload, "passed"), seconds, reports_dir,
-                      proc.stderr, parsing_errors)
+    parsing_errors = [
+        e
+        for r in (payload if isinstance(payload, list) else [payload])
+        if isinstance(r, dict)
+        for e in r.get("results", {}).get("parsing_errors", [])
+    ]
+    return CheckovRun(
+        parse_report(payload, "failed"),
+        parse_report(payload, "passed"),
+        seconds,
+        reports_dir,
+        proc.stderr,
+        parsing_errors,
+    )
 
 
 def stack_files(target: Path) -> list[Path]:
@@ -116,11 +144,18 @@ def backend_findings(files: Sequence[Path]) -> list[Finding]:
         text = path.read_text("utf-8")
         problems = backend.backend_violations(json.loads(text))
         if problems:
-            line = next((i for i, raw in enumerate(text.splitlines(), 1) if raw.strip().startswith('"terraform"')),
-                        1)
-            findings.append(Finding(backend.CHECK_ID, backend.TITLE, "terraform.backend",
-                                    f"{path.parent.name} (stack backend)", _display(path), (line, line),
-                                    tuple(problems)))
+            line = next((i for i, raw in enumerate(text.splitlines(), 1) if raw.strip().startswith('"terraform"')), 1)
+            findings.append(
+                Finding(
+                    backend.CHECK_ID,
+                    backend.TITLE,
+                    "terraform.backend",
+                    f"{path.parent.name} (stack backend)",
+                    _display(path),
+                    (line, line),
+                    tuple(problems),
+                )
+            )
     return findings
 
 
@@ -136,25 +171,43 @@ def enrich_sarif(path: Path, findings: Sequence[Finding], extra: Sequence[Findin
     by_location = {(f.check_id, f.file, f.lines[0]): f for f in findings}
     for result in run.get("results", []):
         location = result.get("locations", [{}])[0].get("physicalLocation", {})
-        key = (result.get("ruleId"), location.get("artifactLocation", {}).get("uri"),
-               location.get("region", {}).get("startLine"))
+        key = (
+            result.get("ruleId"),
+            location.get("artifactLocation", {}).get("uri"),
+            location.get("region", {}).get("startLine"),
+        )
         if key in by_location:
             result["message"] = {"text": _sarif_message(by_location[key])}
     rules = run["tool"]["driver"].setdefault("rules", [])
     for finding in extra:
         if not any(rule.get("id") == finding.check_id for rule in rules):
-            rules.append({"id": finding.check_id, "name": finding.title,
-                          "shortDescription": {"text": finding.title}, "fullDescription": {"text": finding.title},
-                          "help": {"text": f"{finding.title} (policies/backend.py)"},
-                          "defaultConfiguration": {"level": "error"}})
+            rules.append(
+                {
+                    "id": finding.check_id,
+                    "name": finding.title,
+                    "shortDescription": {"text": finding.title},
+                    "fullDescription": {"text": finding.title},
+                    "help": {"text": f"{finding.title} (policies/backend.py)"},
+                    "defaultConfiguration": {"level": "error"},
+                }
+            )
         index = next(i for i, rule in enumerate(rules) if rule.get("id") == finding.check_id)
-        run.setdefault("results", []).append({
-            "ruleId": finding.check_id, "ruleIndex": index, "level": "error",
-            "message": {"text": _sarif_message(finding)},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": finding.file},
-                                                "region": {"startLine": finding.lines[0],
-                                                           "endLine": finding.lines[1]}}}],
-        })
+        run.setdefault("results", []).append(
+            {
+                "ruleId": finding.check_id,
+                "ruleIndex": index,
+                "level": "error",
+                "message": {"text": _sarif_message(finding)},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": finding.file},
+                            "region": {"startLine": finding.lines[0], "endLine": finding.lines[1]},
+                        }
+                    }
+                ],
+            }
+        )
     path.write_text(json.dumps(sarif, indent=2), "utf-8")
 
 
@@ -163,11 +216,23 @@ def add_junit_suite(path: Path, files: Sequence[Path], extra: Sequence[Finding])
     tree = ET.parse(path)  # noqa: S314  # checkov wrote this file a moment ago; it is not external input
     root = tree.getroot()
     failing = {f.file: f for f in extra}
-    suite = ET.SubElement(root, "testsuite", name=f"{backend.CHECK_ID} state backend", tests=str(len(files)),
-                          failures=str(len(failing)), errors="0", skipped="0")
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        name=f"{backend.CHECK_ID} state backend",
+        tests=str(len(files)),
+        failures=str(len(failing)),
+        errors="0",
+        skipped="0",
+    )
     for stack in files:
-        case = ET.SubElement(suite, "testcase", name=f"[{backend.CHECK_ID}] {backend.TITLE}",
-                             classname=_display(stack), file=_display(stack))
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            name=f"[{backend.CHECK_ID}] {backend.TITLE}",
+            classname=_display(stack),
+            file=_display(stack),
+        )
         if _display(stack) in failing:
             finding = failing[_display(stack)]
             failure = ET.SubElement(case, "failure", type="failure", message=_sarif_message(finding))
@@ -181,8 +246,14 @@ def add_junit_suite(path: Path, files: Sequence[Path], extra: Sequence[Finding])
 def synthesize(outdir: Path) -> None:
     """Run the infra synth entry point (same interpreter), so the scan sees exactly what would deploy."""
     env = {**os.environ, "CHECKPOINT_DISABLE": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
-    proc = subprocess.run([sys.executable, "-m", "infra.synth", "--outdir", str(outdir)], cwd=REPO, env=env,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "infra.synth", "--outdir", str(outdir)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise ScanError(f"synth failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}")
 
@@ -207,8 +278,10 @@ def scan(outdir: Path, reports_dir: Path, *, skip_synth: bool = False) -> int:
     enrich_sarif(reports_dir / "results_sarif.sarif", run.failed, extra)
     add_junit_suite(reports_dir / "results_junitxml.xml", files, extra)
     failures = sorted([*run.failed, *extra], key=_sort_key)
-    print(f"policy scan: {len(files)} stack(s), {len(run.passed) + len(files) - len(extra)} passed, "
-          f"{len(failures)} failed (checkov {run.seconds:.1f}s); reports in {_display(reports_dir)}/")
+    print(
+        f"policy scan: {len(files)} stack(s), {len(run.passed) + len(files) - len(extra)} passed, "
+        f"{len(failures)} failed (checkov {run.seconds:.1f}s); reports in {_display(reports_dir)}/"
+    )
     for finding in failures:
         print(f"FAILED {finding.render()}")
     return EXIT_FAILED if failures else EXIT_OK
@@ -216,12 +289,23 @@ def scan(outdir: Path, reports_dir: Path, *, skip_synth: bool = False) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m policies.scan", description=__doc__.splitlines()[0])
-    parser.add_argument("--outdir", type=Path, default=DEFAULT_OUTDIR,
-                        help="cdktf output directory to synthesize into and scan (default: cdktf.out)")
-    parser.add_argument("--reports-dir", type=Path, default=DEFAULT_REPORTS,
-                        help="where checkov writes CLI/JSON/SARIF/JUnit reports (default: reports/scan)")
-    parser.add_argument("--skip-synth", action="store_true",
-                        help="scan the existing output (e.g. right after `make synth`) instead of synthesizing")
+    parser.add_argument(
+        "--outdir",
+        type=Path,
+        default=DEFAULT_OUTDIR,
+        help="cdktf output directory to synthesize into and scan (default: cdktf.out)",
+    )
+    parser.add_argument(
+        "--reports-dir",
+        type=Path,
+        default=DEFAULT_REPORTS,
+        help="where checkov writes CLI/JSON/SARIF/JUnit reports (default: reports/scan)",
+    )
+    parser.add_argument(
+        "--skip-synth",
+        action="store_true",
+        help="scan the existing output (e.g. right after `make synth`) instead of synthesizing",
+    )
     args = parser.parse_args(argv)
     try:
         return scan(args.outdir.resolve(), args.reports_dir.resolve(), skip_synth=args.skip_synth)

@@ -20,7 +20,8 @@ class DevelopmentBinding(Construct):
     def __init__(self, scope: Construct, id: str, *, catalog_name: str, development_workspace_id: int) -> None:
         super().__init__(scope, id)
         self.binding = WorkspaceBinding(
-            self, id_="development",
+            self,
+            id_="development",
             securable_type="catalog",
             securable_name=catalog_name,
             workspace_id=development_workspace_id,

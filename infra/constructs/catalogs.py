@@ -41,13 +41,19 @@ class SourceCatalog(Construct):
         self.dependables: list[ITerraformDependable]
         if create:
             catalog = Catalog(
-                self, "catalog",
+                self,
+                "catalog",
                 name=source.catalog,
                 isolation_mode="ISOLATED",  # only production is (auto-)bound; never development
                 comment="Production data. Read access is declared in infra/ (authoritative grants).",
             )
-            schema = Schema(self, "schema", catalog_name=catalog.name, name=source.schema_,
-                            comment="Production source of the anonymization job.")
+            schema = Schema(
+                self,
+                "schema",
+                catalog_name=catalog.name,
+                name=source.schema_,
+                comment="Production source of the anonymization job.",
+            )
             self.catalog_name: str = catalog.name
             self.schema_full_name: str = schema.id  # the schema's id is its full name catalog.schema
             self.dependables = [catalog, schema]
@@ -66,20 +72,23 @@ class AnonymizedCatalog(Construct):
     def __init__(self, scope: Construct, id: str, *, target: settings.AnonymizedLocation) -> None:
         super().__init__(scope, id)
         self.catalog = Catalog(
-            self, "catalog",
+            self,
+            "catalog",
             name=target.catalog,
             isolation_mode="ISOLATED",
             storage_root=target.storage_root,
             comment="Anonymized copy of production, written only by the anonymization job.",
         )
         self.final_schema = Schema(
-            self, "final",
+            self,
+            "final",
             catalog_name=self.catalog.name,
             name=target.schema_,
             comment="Anonymized tables promoted by the job after its checks passed. Developers read these.",
         )
         self.staging_schema = Schema(
-            self, "staging",
+            self,
+            "staging",
             catalog_name=self.catalog.name,
             name=target.staging_schema,
             comment="Job-only: tables being written and checked, the run journal, artifacts and reports.",
@@ -89,7 +98,8 @@ class AnonymizedCatalog(Construct):
 
     def _volume(self, name: str, comment: str) -> Volume:
         return Volume(
-            self, f"{name}_volume",
+            self,
+            f"{name}_volume",
             catalog_name=self.catalog.name,
             schema_name=self.staging_schema.name,
             name=name,

@@ -51,8 +51,9 @@ def _grant_blocks(grants: PrincipalPrivileges) -> list[GrantsGrant]:
 class SourceGrants(Construct):
     """Everything that may read production: the job's SP plus the principals the config declares."""
 
-    def __init__(self, scope: Construct, id: str, *, catalog_name: str, schema_full_name: str,
-                 principals: settings.Principals) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, catalog_name: str, schema_full_name: str, principals: settings.Principals
+    ) -> None:
         super().__init__(scope, id)
         sp = principals.job_service_principal
         catalog: dict[str, list[str]] = {sp: list(SP_SOURCE_CATALOG)}
@@ -67,19 +68,40 @@ class SourceGrants(Construct):
 class AnonymizedGrants(Construct):
     """The job writes staging and final; developers read final only."""
 
-    def __init__(self, scope: Construct, id: str, *, catalog_name: str, final_schema: str, staging_schema: str,
-                 artifacts_volume: str, reports_volume: str, principals: settings.Principals) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        catalog_name: str,
+        final_schema: str,
+        staging_schema: str,
+        artifacts_volume: str,
+        reports_volume: str,
+        principals: settings.Principals,
+    ) -> None:
         super().__init__(scope, id)
         sp, developers = principals.job_service_principal, principals.developers_group
-        self.catalog = Grants(self, "catalog", catalog=catalog_name, grant=_grant_blocks({
-            sp: SP_ANONYMIZED_CATALOG, developers: DEVELOPERS_CATALOG}))
-        self.final_schema = Grants(self, "final", schema=final_schema, grant=_grant_blocks({
-            sp: SP_ANONYMIZED_SCHEMA, developers: DEVELOPERS_FINAL_SCHEMA}))
+        self.catalog = Grants(
+            self,
+            "catalog",
+            catalog=catalog_name,
+            grant=_grant_blocks({sp: SP_ANONYMIZED_CATALOG, developers: DEVELOPERS_CATALOG}),
+        )
+        self.final_schema = Grants(
+            self,
+            "final",
+            schema=final_schema,
+            grant=_grant_blocks({sp: SP_ANONYMIZED_SCHEMA, developers: DEVELOPERS_FINAL_SCHEMA}),
+        )
         # Staging holds unchecked output and the run journal: the SP only, so a grant to anyone else that
         # was added by hand is revoked on the next apply.
-        self.staging_schema = Grants(self, "staging", schema=staging_schema, grant=_grant_blocks({
-            sp: SP_ANONYMIZED_SCHEMA}))
-        self.artifacts_volume = Grants(self, "artifacts", volume=artifacts_volume, grant=_grant_blocks({
-            sp: SP_ARTIFACTS_VOLUME}))
-        self.reports_volume = Grants(self, "reports", volume=reports_volume, grant=_grant_blocks({
-            sp: SP_REPORTS_VOLUME}))
+        self.staging_schema = Grants(
+            self, "staging", schema=staging_schema, grant=_grant_blocks({sp: SP_ANONYMIZED_SCHEMA})
+        )
+        self.artifacts_volume = Grants(
+            self, "artifacts", volume=artifacts_volume, grant=_grant_blocks({sp: SP_ARTIFACTS_VOLUME})
+        )
+        self.reports_volume = Grants(
+            self, "reports", volume=reports_volume, grant=_grant_blocks({sp: SP_REPORTS_VOLUME})
+        )

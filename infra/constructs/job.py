@@ -72,8 +72,13 @@ STEPS: tuple[Step, ...] = (
     Step("promote", "anonymizer-promote", ("check",), idempotent=False),
     Step("report", "anonymizer-report", ("promote",), idempotent=True),
     # Restores from the journal, then fails the run on purpose (see the module docstring).
-    Step("rollback", "anonymizer-rollback", ("gate", "anonymize", "check", "promote"), idempotent=False,
-         run_if="AT_LEAST_ONE_FAILED"),
+    Step(
+        "rollback",
+        "anonymizer-rollback",
+        ("gate", "anonymize", "check", "promote"),
+        idempotent=False,
+        run_if="AT_LEAST_ONE_FAILED",
+    ),
 )
 
 
@@ -128,8 +133,11 @@ def _cluster(job: settings.JobSettings, service_principal: str) -> JobJobCluster
         node_type_id=cluster.node_type_id,
         num_workers=cluster.num_workers,
         autoscale=JobJobClusterNewClusterAutoscale(
-            min_workers=cluster.autoscale.min_workers, max_workers=cluster.autoscale.max_workers,
-        ) if cluster.autoscale else None,
+            min_workers=cluster.autoscale.min_workers,
+            max_workers=cluster.autoscale.max_workers,
+        )
+        if cluster.autoscale
+        else None,
         # The API spells dedicated mode DATA_SECURITY_MODE_DEDICATED and accepts it only with kind
         # CLASSIC_PREVIEW; SINGLE_USER is the classic spelling of the same mode.
         data_security_mode="DATA_SECURITY_MODE_DEDICATED" if dedicated else "SINGLE_USER",
@@ -143,16 +151,27 @@ def _cluster(job: settings.JobSettings, service_principal: str) -> JobJobCluster
 class AnonymizationJob(Construct):
     """The ``databricks_job`` running the wheel as the service principal, one run at a time."""
 
-    def __init__(self, scope: Construct, id: str, *, config: settings.EnvironmentConfig, wheel: Wheel,
-                 wheel_path: str, locations: JobLocations, contract_digest: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: settings.EnvironmentConfig,
+        wheel: Wheel,
+        wheel_path: str,
+        locations: JobLocations,
+        contract_digest: str,
+    ) -> None:
         super().__init__(scope, id)
         job_cfg = config.job
         sp = config.principals.job_service_principal
         parameters = named_parameters(locations, config.secret)
         missing = {s.entry_point for s in STEPS} - wheel.entry_points
         if missing:
-            raise ValueError(f"the job wheel does not declare the entry points {sorted(missing)}: "
-                             "add them to [project.scripts] in jobs/pyproject.toml")
+            raise ValueError(
+                f"the job wheel does not declare the entry points {sorted(missing)}: "
+                "add them to [project.scripts] in jobs/pyproject.toml"
+            )
         retries = job_cfg.retries
         tasks = [
             JobTask(
@@ -162,7 +181,9 @@ class AnonymizationJob(Construct):
                 depends_on=[JobTaskDependsOn(task_key=k) for k in step.depends_on] or None,
                 run_if=step.run_if,
                 python_wheel_task=JobTaskPythonWheelTask(
-                    package_name=PACKAGE_NAME, entry_point=step.entry_point, named_parameters=parameters,
+                    package_name=PACKAGE_NAME,
+                    entry_point=step.entry_point,
+                    named_parameters=parameters,
                 ),
                 library=[JobTaskLibrary(whl=wheel_path)],
                 max_retries=retries.max_retries if step.idempotent else 0,
@@ -173,10 +194,13 @@ class AnonymizationJob(Construct):
         ]
         webhooks = config.notifications.webhook_destination_ids
         self.job = Job(
-            self, "job",
+            self,
+            "job",
             name=job_cfg.name,
-            description=("Anonymizes production (source) into the staging schema, checks and promotes it. "
-                         "Managed by infra/ (CDKTF): edits in the UI are overwritten."),
+            description=(
+                "Anonymizes production (source) into the staging schema, checks and promotes it. "
+                "Managed by infra/ (CDKTF): edits in the UI are overwritten."
+            ),
             run_as=JobRunAs(service_principal_name=sp),
             max_concurrent_runs=1,  # two runs would race on the staging tables and the journal
             timeout_seconds=job_cfg.timeout_seconds,
@@ -185,7 +209,9 @@ class AnonymizationJob(Construct):
             email_notifications=JobEmailNotifications(on_failure=list(config.notifications.emails)),
             webhook_notifications=JobWebhookNotifications(
                 on_failure=[JobWebhookNotificationsOnFailure(id=i) for i in webhooks],
-            ) if webhooks else None,
+            )
+            if webhooks
+            else None,
             schedule=JobSchedule(
                 quartz_cron_expression=job_cfg.schedule.quartz_cron_expression,
                 timezone_id=job_cfg.schedule.timezone_id,

@@ -52,7 +52,8 @@ class JobPermissions(Construct):
     def __init__(self, scope: Construct, id: str, *, job_id: str, principals: settings.Principals) -> None:
         super().__init__(scope, id)
         self.permissions = Permissions(
-            self, "permissions",
+            self,
+            "permissions",
             job_id=job_id,
             access_control=[
                 PermissionsAccessControl(group_name=group, permission_level=level)

@@ -35,8 +35,7 @@ SUPPLIED_KEY_PATTERN = "^([0-9a-fA-F]{64,}|[A-Za-z0-9+/_-]{43,}={0,2})$"
 class AnonymizationKey(Construct):
     """Secret scope, key and a READ ACL for the service principal (the deployer keeps MANAGE as creator)."""
 
-    def __init__(self, scope: Construct, id: str, *, secret: settings.SecretSettings,
-                 service_principal: str) -> None:
+    def __init__(self, scope: Construct, id: str, *, secret: settings.SecretSettings, service_principal: str) -> None:
         super().__init__(scope, id)
         self.scope = SecretScope(self, "scope", name=secret.scope)
         if secret.source == "generated":
@@ -44,29 +43,38 @@ class AnonymizationKey(Construct):
             # break-glass export, an env var), and 64 characters of [A-Za-z0-9] still carry ~381 bits.
             # Bump `generation` in the config to rotate: the keeper forces a new value.
             password = Password(
-                self, "value",
+                self,
+                "value",
                 length=KEY_LENGTH,
                 special=False,
-                min_lower=8, min_upper=8, min_numeric=8,
+                min_lower=8,
+                min_upper=8,
+                min_numeric=8,
                 keepers={"generation": str(secret.generation)},
             )
             value = password.result
         else:
             variable = TerraformVariable(
-                self, KEY_VARIABLE,
+                self,
+                KEY_VARIABLE,
                 type="string",
                 sensitive=True,
                 nullable=False,
-                description=("The anonymization key: at least 32 random bytes, hex or base64 encoded. "
-                             "Set TF_VAR_anonymization_key from a secret manager; never commit it."),
-                validation=[TerraformVariableValidationConfig(
-                    condition=f'${{can(regex("{SUPPLIED_KEY_PATTERN}", var.{KEY_VARIABLE}))}}',
-                    error_message=("The anonymization key must be at least 32 random bytes, hex (64+ digits) or "
-                                   "base64 (43+ characters) encoded, e.g. openssl rand -hex 32."),
-                )],
+                description=(
+                    "The anonymization key: at least 32 random bytes, hex or base64 encoded. "
+                    "Set TF_VAR_anonymization_key from a secret manager; never commit it."
+                ),
+                validation=[
+                    TerraformVariableValidationConfig(
+                        condition=f'${{can(regex("{SUPPLIED_KEY_PATTERN}", var.{KEY_VARIABLE}))}}',
+                        error_message=(
+                            "The anonymization key must be at least 32 random bytes, hex (64+ digits) or "
+                            "base64 (43+ characters) encoded, e.g. openssl rand -hex 32."
+                        ),
+                    )
+                ],
             )
             variable.override_logical_id(KEY_VARIABLE)  # so that TF_VAR_anonymization_key sets it
             value = variable.string_value
         self.secret = Secret(self, "key", scope=self.scope.name, key=secret.key, string_value=value)
-        self.acl = SecretAcl(self, "reader", scope=self.scope.name, principal=service_principal,
-                             permission="READ")
+        self.acl = SecretAcl(self, "reader", scope=self.scope.name, principal=service_principal, permission="READ")

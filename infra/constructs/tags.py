@@ -34,23 +34,35 @@ def _id_part(name: str) -> str:
 class ContractTags(Construct):
     """Column tags and the contract-hash schema tag for the source schema ``catalog.schema``."""
 
-    def __init__(self, scope: Construct, id: str, *, contract: Contract, source_catalog: str, source_schema: str,
-                 depends_on: Sequence[ITerraformDependable] = ()) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        contract: Contract,
+        source_catalog: str,
+        source_schema: str,
+        depends_on: Sequence[ITerraformDependable] = (),
+    ) -> None:
         super().__init__(scope, id)
         deps = list(depends_on) or None
         self.column_assignments: list[EntityTagAssignment] = []
         for table, column_name, column in contract.iter_columns():
             for tag_key, tag_value in sorted(column_tags(column).items()):
-                self.column_assignments.append(EntityTagAssignment(
-                    self, f"{_id_part(table)}__{_id_part(column_name)}__{_id_part(tag_key)}",
-                    entity_type="columns",
-                    entity_name=f"{source_catalog}.{source_schema}.{table}.{column_name}",
-                    tag_key=tag_key,
-                    tag_value=tag_value,
-                    depends_on=deps,
-                ))
+                self.column_assignments.append(
+                    EntityTagAssignment(
+                        self,
+                        f"{_id_part(table)}__{_id_part(column_name)}__{_id_part(tag_key)}",
+                        entity_type="columns",
+                        entity_name=f"{source_catalog}.{source_schema}.{table}.{column_name}",
+                        tag_key=tag_key,
+                        tag_value=tag_value,
+                        depends_on=deps,
+                    )
+                )
         self.contract_hash = EntityTagAssignment(
-            self, "schema__contract_hash",
+            self,
+            "schema__contract_hash",
             entity_type="schemas",
             entity_name=f"{source_catalog}.{source_schema}",
             tag_key=CONTRACT_HASH_TAG,

@@ -26,8 +26,15 @@ _MAX_DEPTH = 16  # references chain catalog -> schema -> volume -> file; a cycle
 # Unity Catalog securables whose full name starts with the catalog ("cat", "cat.schema", "cat.schema.obj").
 CATALOG_SCOPED = ("catalog", "schema", "table", "volume", "function", "model")
 # Every securable argument of databricks_grants / databricks_grant (provider 1.99).
-SECURABLE_ARGS = (*CATALOG_SCOPED, "metastore", "external_location", "storage_credential", "credential",
-                  "share", "foreign_connection")
+SECURABLE_ARGS = (
+    *CATALOG_SCOPED,
+    "metastore",
+    "external_location",
+    "storage_credential",
+    "credential",
+    "share",
+    "foreign_connection",
+)
 
 
 def is_reference(value: Any) -> bool:
@@ -149,6 +156,7 @@ class StackDocument:
 
     def _computed(self, type_: str, conf: dict[str, Any], attr: str, depth: int) -> str | None:
         """Attributes the provider computes from arguments (``id``, ``volume_path``, ``full_name``)."""
+
         def part(key: str) -> str | None:
             return self.resolve(conf.get(key), depth)
 
@@ -158,7 +166,9 @@ class StackDocument:
             catalog, name = part("catalog_name"), part("name")
             return f"{catalog}.{name}" if catalog and name else None
         if type_ in ("databricks_volume", "databricks_sql_table", "databricks_registered_model") and attr in (
-            "id", "full_name", "volume_path"
+            "id",
+            "full_name",
+            "volume_path",
         ):
             catalog, schema, name = part("catalog_name"), part("schema_name"), part("name")
             if not (catalog and schema and name):

@@ -60,8 +60,7 @@ class BindingReadOnly(DbxCheck):
             return None  # read-only bindings exist for catalogs only
         binding_type = resource.conf.get("binding_type")
         if binding_type != "BINDING_TYPE_READ_ONLY":
-            return [f"binding_type is {binding_type or 'unset (BINDING_TYPE_READ_WRITE)'}; "
-                    "set BINDING_TYPE_READ_ONLY"]
+            return [f"binding_type is {binding_type or 'unset (BINDING_TYPE_READ_WRITE)'}; set BINDING_TYPE_READ_ONLY"]
         return []
 
 
@@ -80,8 +79,10 @@ class OnlyAnonymizedCatalogBound(DbxCheck):
         if catalog is None:
             return ["the bound catalog cannot be resolved, so it may be the source catalog"]
         if not is_anonymized_catalog(catalog):
-            return [f"catalog {catalog} is source data (its name does not end in {ANONYMIZED_CATALOG_SUFFIX}) "
-                    "and is bound to a non-production workspace"]
+            return [
+                f"catalog {catalog} is source data (its name does not end in {ANONYMIZED_CATALOG_SUFFIX}) "
+                "and is bound to a non-production workspace"
+            ]
         return []
 
 

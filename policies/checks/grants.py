@@ -86,19 +86,22 @@ class GrantsAuthoritative(DbxCheck):
 
     def violations(self, resource: Resource) -> Iterable[str] | None:
         if resource.type == "databricks_sql_permissions":
-            return ["legacy table ACLs (databricks_sql_permissions) bypass Unity Catalog; "
-                    "use databricks_grants"]
+            return ["legacy table ACLs (databricks_sql_permissions) bypass Unity Catalog; use databricks_grants"]
         securable = resource.stack.securable(resource.conf)
         if securable is None:
             return None
         if resource.type == "databricks_grant":
             if securable.kind in CATALOG_SCOPED:
-                return [f"databricks_grant on {securable.describe()} is additive: grants made outside the code "
-                        "survive apply; declare all of them in one databricks_grants"]
+                return [
+                    f"databricks_grant on {securable.describe()} is additive: grants made outside the code "
+                    "survive apply; declare all of them in one databricks_grants"
+                ]
             return []
-        return [f"databricks_grants.{other} is also authoritative for {securable.describe()}; "
-                "the two overwrite each other on every apply: merge them"
-                for other in self._duplicates(resource, securable)]
+        return [
+            f"databricks_grants.{other} is also authoritative for {securable.describe()}; "
+            "the two overwrite each other on every apply: merge them"
+            for other in self._duplicates(resource, securable)
+        ]
 
     @staticmethod
     def _duplicates(resource: Resource, securable: Securable) -> list[str]:
@@ -151,8 +154,10 @@ class DevelopersReadOnly(DbxCheck):
         for grant, securable in _developer_grants(resource):
             extra = grant.privileges - DEVELOPER_READ_PRIVILEGES
             if _in_anonymized_catalog(securable) and extra and securable is not None:
-                yield f"{grant.who} holds {sorted(extra)} on {securable.describe()}; allowed: " \
-                      f"{sorted(DEVELOPER_READ_PRIVILEGES)}"
+                yield (
+                    f"{grant.who} holds {sorted(extra)} on {securable.describe()}; allowed: "
+                    f"{sorted(DEVELOPER_READ_PRIVILEGES)}"
+                )
 
 
 class DevelopersNotOnStaging(DbxCheck):
@@ -169,9 +174,11 @@ class DevelopersNotOnStaging(DbxCheck):
             if securable.kind == "catalog":
                 inherited = grant.privileges - {"USE_CATALOG"}
                 if inherited:
-                    yield f"{grant.who} holds {sorted(inherited)} on {securable.describe()}: catalog " \
-                          "privileges are inherited by every schema, staging included; grant them on the " \
-                          "final schema"
+                    yield (
+                        f"{grant.who} holds {sorted(inherited)} on {securable.describe()}: catalog "
+                        "privileges are inherited by every schema, staging included; grant them on the "
+                        "final schema"
+                    )
             elif is_staging_schema(securable.schema):
                 yield f"{grant.who} holds {sorted(grant.privileges)} on {securable.describe()} (staging)"
 

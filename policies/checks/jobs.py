@@ -202,8 +202,10 @@ class JobPermissionsAdminsOnly(DbxCheck):
     """
 
     check_id = "CKV_DBX_20"
-    title = ("Jobs have one databricks_permissions: CAN_MANAGE only for *admins groups, no declared IS_OWNER, "
-             "developers and all users at most CAN_VIEW")
+    title = (
+        "Jobs have one databricks_permissions: CAN_MANAGE only for *admins groups, no declared IS_OWNER, "
+        "developers and all users at most CAN_VIEW"
+    )
     resource_types = ("databricks_job", "databricks_permissions")
 
     def violations(self, resource: Resource) -> Iterable[str] | None:
@@ -217,11 +219,15 @@ class JobPermissionsAdminsOnly(DbxCheck):
     def _job(resource: Resource) -> list[str]:
         sets = job_permission_sets(resource)
         if not sets:
-            return ["no databricks_permissions declares this job's ACL: permissions granted in the UI (CAN_MANAGE "
-                    "lets the holder change the code that runs as the job's identity) stay in place"]
+            return [
+                "no databricks_permissions declares this job's ACL: permissions granted in the UI (CAN_MANAGE "
+                "lets the holder change the code that runs as the job's identity) stay in place"
+            ]
         if len(sets) > 1:
-            return [f"databricks_permissions {', '.join(sorted(sets))} are each authoritative for this job and "
-                    "overwrite each other on every apply: merge them"]
+            return [
+                f"databricks_permissions {', '.join(sorted(sets))} are each authoritative for this job and "
+                "overwrite each other on every apply: merge them"
+            ]
         return []
 
     @staticmethod
@@ -242,18 +248,26 @@ class JobPermissionsAdminsOnly(DbxCheck):
                 yield f"{who}: permission_level {level or 'unresolved'} is not one of {list(JOB_PERMISSION_LEVELS)}"
             elif level == "IS_OWNER":
                 if kind == "group_name":
-                    yield f"{who} is declared IS_OWNER: a group cannot own a job (apply fails); declare no owner " \
-                          "(the deploying identity stays owner) and give the admins group CAN_MANAGE"
+                    yield (
+                        f"{who} is declared IS_OWNER: a group cannot own a job (apply fails); declare no owner "
+                        "(the deploying identity stays owner) and give the admins group CAN_MANAGE"
+                    )
                 else:
-                    yield f"{who} is declared IS_OWNER and could edit the code that runs as the job's identity; " \
-                          "declare no owner (the deploying identity stays owner) and give an admins group CAN_MANAGE"
+                    yield (
+                        f"{who} is declared IS_OWNER and could edit the code that runs as the job's identity; "
+                        "declare no owner (the deploying identity stays owner) and give an admins group CAN_MANAGE"
+                    )
             elif is_developers(principal) or is_all_users(principal):
                 if level != "CAN_VIEW":
-                    yield f"{who} holds {level}; developers and all users may hold CAN_VIEW at most " \
-                          "(CAN_MANAGE_RUN starts production reads on demand and shows Spark UI and logs)"
+                    yield (
+                        f"{who} holds {level}; developers and all users may hold CAN_VIEW at most "
+                        "(CAN_MANAGE_RUN starts production reads on demand and shows Spark UI and logs)"
+                    )
             elif level == "CAN_MANAGE" and not (kind == "group_name" and is_admins(principal)):
-                yield f"{who} holds CAN_MANAGE but is not an admins group (*admins): it could change the code " \
-                      "that runs as the job's identity"
+                yield (
+                    f"{who} holds CAN_MANAGE but is not an admins group (*admins): it could change the code "
+                    "that runs as the job's identity"
+                )
 
 
 job_runs_as_service_principal = JobRunsAsServicePrincipal()

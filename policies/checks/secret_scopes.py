@@ -35,8 +35,10 @@ class SecretValueNotLiteral(DbxCheck):
         target = reference_target(value) if isinstance(value, str) else None
         if target is None:
             # Never echo the value: the report ends up in CI logs and SARIF.
-            return ["string_value is a literal (or mixes literal text into a reference); reference a "
-                    "random_password result or a variable without default"]
+            return [
+                "string_value is a literal (or mixes literal text into a reference); reference a "
+                "random_password result or a variable without default"
+            ]
         mode, _, name, _ = target
         if mode == "var" and resource.stack.variable_default(name)[0]:
             return [f"string_value comes from variable {name}, whose default is a literal in the code"]

@@ -24,8 +24,9 @@ def test_seed_transform_is_the_seed_jobs_per_type_transform(spark: Any) -> None:
     """Strings -> 64 hex chars, dates shifted back 1..729 days, ints into 1..999,999; untagged unchanged."""
     from pyspark.sql import Row
 
-    df = spark.createDataFrame([Row(id=i, name=f"n{i}", day=dt.date(2020, 1, 1), spec="Cardiology")
-                                for i in range(200)])
+    df = spark.createDataFrame(
+        [Row(id=i, name=f"n{i}", day=dt.date(2020, 1, 1), spec="Cardiology") for i in range(200)]
+    )
     df = df.select(df.id.cast("int").alias("id"), "name", "day", "spec")
     out = bench.seed_anonymize(df, ["id", "name", "day"], salt="s").collect()
     assert all(len(r.name) == 64 and int(r.name, 16) >= 0 for r in out)
@@ -50,31 +51,75 @@ def test_collision_counter_on_murmur_mod(spark: Any) -> None:
 
 
 def test_targets_and_markdown_from_a_report() -> None:
-    results = {name: {"seconds": 2.0, "runs": [2.0], "rows": 1000, "rows_per_s": 500.0, "peak_rss_mb": 1.0,
-                      "peak_tree_rss_mb": 2.0} for name in bench.VARIANTS}
+    results = {
+        name: {
+            "seconds": 2.0,
+            "runs": [2.0],
+            "rows": 1000,
+            "rows_per_s": 500.0,
+            "peak_rss_mb": 1.0,
+            "peak_tree_rss_mb": 2.0,
+        }
+        for name in bench.VARIANTS
+    }
     results["copy"]["seconds"] = 1.0
     results["udf_baseline"]["seconds"] = 100.0
-    small = {"visits": 10, "rows": {"total": 1000}, "results": results, "generation":
-             {"seconds": 1.0, "rows": 1000, "rows_per_s": 1000.0}, "seed_pk_collisions": 3,
-             "seed_pk_collisions_by_table": {"fact_visits": 3}, "ratios": bench.ratios(results)}
+    small = {
+        "visits": 10,
+        "rows": {"total": 1000},
+        "results": results,
+        "generation": {"seconds": 1.0, "rows": 1000, "rows_per_s": 1000.0},
+        "seed_pk_collisions": 3,
+        "seed_pk_collisions_by_table": {"fact_visits": 3},
+        "ratios": bench.ratios(results),
+    }
     large = json.loads(json.dumps(small))
     large.update(visits=100, rows={"total": 10_000})
     for name in bench.VARIANTS:
         large["results"][name]["seconds"] = results[name]["seconds"] * 12
-    report = {**small, "synth_seconds": 7.0, "synth_note": "x", "scaling": bench.scaling(small, large),
-              "scales": [small, large], "repeats": 1, "command": "anonymizer bench",
-              "machine": {k: "?" for k in ("nproc", "ram_gib", "platform", "python", "java", "spark", "spark_master",
-                                           "shuffle_partitions", "driver_memory", "delta-spark", "pandas", "pyarrow",
-                                           "numpy", "Faker")}}
+    report = {
+        **small,
+        "synth_seconds": 7.0,
+        "synth_note": "x",
+        "scaling": bench.scaling(small, large),
+        "scales": [small, large],
+        "repeats": 1,
+        "command": "anonymizer bench",
+        "machine": {
+            k: "?"
+            for k in (
+                "nproc",
+                "ram_gib",
+                "platform",
+                "python",
+                "java",
+                "spark",
+                "spark_master",
+                "shuffle_partitions",
+                "driver_memory",
+                "delta-spark",
+                "pandas",
+                "pyarrow",
+                "numpy",
+                "Faker",
+            )
+        },
+    }
     assert report["ratios"]["anonymize_vs_copy"] == 2.0
     assert report["ratios"]["anonymize_vs_udf"] == 50.0
     report["targets"] = bench.evaluate_targets(report)
     targets = {t["target"]: t["met"] for t in report["targets"]}
     scaling = next(t for t in report["targets"] if t["target"] == "scaling")
     assert scaling["value"] == 12.0 and scaling["threshold"] == "<= 11"  # x12 time for x10 rows: a miss
-    assert targets == {"anonymize_vs_copy": True, "anonymize_vs_copy_stretch": False, "anonymize_vs_seed": False,
-                       "anonymize_vs_udf": True, "scaling": False, "generation_rows_per_s": False,
-                       "synth_seconds": True}
+    assert targets == {
+        "anonymize_vs_copy": True,
+        "anonymize_vs_copy_stretch": False,
+        "anonymize_vs_seed": False,
+        "anonymize_vs_udf": True,
+        "scaling": False,
+        "generation_rows_per_s": False,
+        "synth_seconds": True,
+    }
     text = bench.markdown(report)
     assert "| target | value | met |" in text and "MISS" in text and "Scaling 10 -> 100" in text
 
@@ -110,8 +155,23 @@ def test_bench_smoke(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(cli, "run_pipeline", run_pipeline)
     out = tmp_path / "bench.json"
-    code = main(["bench", "--visits", "2000", "--repeats", "1", "--udf-rows", "300", "--json", str(out),
-                 "--workdir", str(tmp_path / "work"), "--skip-synth", "--no-warmup"])
+    code = main(
+        [
+            "bench",
+            "--visits",
+            "2000",
+            "--repeats",
+            "1",
+            "--udf-rows",
+            "300",
+            "--json",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+            "--skip-synth",
+            "--no-warmup",
+        ]
+    )
     assert code == 0
     report = json.loads(out.read_text())
     assert report["visits"] == 2000
@@ -124,8 +184,7 @@ def test_bench_smoke(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert report["results"]["copy"]["rows"] == sum(v for k, v in report["scales"][0]["rows"].items() if k != "total")
     assert set(RATIO_KEYS) <= set(report["ratios"]) and all(report["ratios"][k] > 0 for k in RATIO_KEYS)
     assert isinstance(report["seed_pk_collisions"], int) and report["seed_pk_collisions"] >= 0
-    assert set(report["seed_pk_collisions_by_table"]) == {"dim_patients", "dim_hospitals", "dim_doctors",
-                                                          "fact_visits"}
+    assert set(report["seed_pk_collisions_by_table"]) == {"dim_patients", "dim_hospitals", "dim_doctors", "fact_visits"}
     assert report["generation"]["seconds"] > 0 and report["generation"]["rows_per_s"] > 0
     assert report["synth_seconds"] is None and report["scaling"] is None
     assert {t["target"] for t in report["targets"]} == {t[0] for t in bench.TARGETS}

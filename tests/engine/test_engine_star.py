@@ -32,12 +32,12 @@ SSN_RE = re.compile(r"^(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}$")
 
 DDL = {
     "dim_patients": "patient_id INT NOT NULL, name VARCHAR(255) NOT NULL, dob DATE NOT NULL, "
-                    "ssn VARCHAR(20) NOT NULL, address STRING NOT NULL",
+    "ssn VARCHAR(20) NOT NULL, address STRING NOT NULL",
     "dim_hospitals": "hospital_id INT NOT NULL, name STRING NOT NULL, address STRING NOT NULL, phone STRING NOT NULL",
     "dim_doctors": "doctor_id INT NOT NULL, name STRING NOT NULL, specialization STRING NOT NULL, "
-                   "hospital_id INT NOT NULL",
+    "hospital_id INT NOT NULL",
     "fact_visits": "visit_id INT NOT NULL, patient_id INT NOT NULL, hospital_id INT NOT NULL, doctor_id INT, "
-                   "visit_date DATE NOT NULL",
+    "visit_date DATE NOT NULL",
 }
 FKS = [  # (child table, child column, parent table, parent column)
     ("dim_doctors", "hospital_id", "dim_hospitals", "hospital_id"),
@@ -55,35 +55,43 @@ def _source_frames() -> dict[str, pd.DataFrame]:
     rng = np.random.default_rng(7)
     n_pat, n_hosp, n_doc, n_vis = 400, 12, 40, 4000
     patient_ids = np.concatenate([np.arange(1, n_pat - 3), [2**31 - 1, 1_000_000_007, 0]]).astype(np.int32)
-    patients = pd.DataFrame({
-        "patient_id": patient_ids,
-        "name": [fake.name() for _ in patient_ids],
-        "dob": [fake.date_of_birth(minimum_age=0, maximum_age=95) for _ in patient_ids],
-        "ssn": [fake.ssn() for _ in patient_ids],
-        "address": [fake.address().replace("\n", ", ") for _ in patient_ids],
-    })
-    hospitals = pd.DataFrame({
-        "hospital_id": np.arange(100, 100 + n_hosp, dtype=np.int32),
-        "name": [f"{fake.city()} General Hospital" for _ in range(n_hosp)],
-        "address": [fake.address().replace("\n", ", ") for _ in range(n_hosp)],
-        "phone": [fake.phone_number() for _ in range(n_hosp)],
-    })
-    doctors = pd.DataFrame({
-        "doctor_id": np.arange(1, n_doc + 1, dtype=np.int32),
-        "name": [f"Dr. {fake.name()}" for _ in range(n_doc)],
-        "specialization": rng.choice(["Cardiology", "Oncology", "Pediatrics", "Radiology"], n_doc),
-        "hospital_id": rng.choice(hospitals["hospital_id"].to_numpy(), n_doc).astype(np.int32),
-    })
+    patients = pd.DataFrame(
+        {
+            "patient_id": patient_ids,
+            "name": [fake.name() for _ in patient_ids],
+            "dob": [fake.date_of_birth(minimum_age=0, maximum_age=95) for _ in patient_ids],
+            "ssn": [fake.ssn() for _ in patient_ids],
+            "address": [fake.address().replace("\n", ", ") for _ in patient_ids],
+        }
+    )
+    hospitals = pd.DataFrame(
+        {
+            "hospital_id": np.arange(100, 100 + n_hosp, dtype=np.int32),
+            "name": [f"{fake.city()} General Hospital" for _ in range(n_hosp)],
+            "address": [fake.address().replace("\n", ", ") for _ in range(n_hosp)],
+            "phone": [fake.phone_number() for _ in range(n_hosp)],
+        }
+    )
+    doctors = pd.DataFrame(
+        {
+            "doctor_id": np.arange(1, n_doc + 1, dtype=np.int32),
+            "name": [f"Dr. {fake.name()}" for _ in range(n_doc)],
+            "specialization": rng.choice(["Cardiology", "Oncology", "Pediatrics", "Radiology"], n_doc),
+            "hospital_id": rng.choice(hospitals["hospital_id"].to_numpy(), n_doc).astype(np.int32),
+        }
+    )
     doctor = rng.choice(doctors["doctor_id"].to_numpy(), n_vis).astype("float64")
     doctor[rng.random(n_vis) < 0.1] = np.nan
     start = dt.date(2015, 1, 1)
-    visits = pd.DataFrame({
-        "visit_id": np.arange(10_000, 10_000 + n_vis, dtype=np.int32),
-        "patient_id": rng.choice(patient_ids, n_vis).astype(np.int32),
-        "hospital_id": rng.choice(hospitals["hospital_id"].to_numpy(), n_vis).astype(np.int32),
-        "doctor_id": pd.array(doctor, dtype="Int32"),
-        "visit_date": [start + dt.timedelta(days=int(d)) for d in rng.integers(0, 3650, n_vis)],
-    })
+    visits = pd.DataFrame(
+        {
+            "visit_id": np.arange(10_000, 10_000 + n_vis, dtype=np.int32),
+            "patient_id": rng.choice(patient_ids, n_vis).astype(np.int32),
+            "hospital_id": rng.choice(hospitals["hospital_id"].to_numpy(), n_vis).astype(np.int32),
+            "doctor_id": pd.array(doctor, dtype="Int32"),
+            "visit_date": [start + dt.timedelta(days=int(d)) for d in rng.integers(0, 3650, n_vis)],
+        }
+    )
     return {"dim_patients": patients, "dim_hospitals": hospitals, "dim_doctors": doctors, "fact_visits": visits}
 
 
@@ -99,8 +107,9 @@ class Star:
             path = root / table
             spark.sql(f"CREATE TABLE delta.`{path}` ({ddl}) USING delta")
             frame = self.source[table]
-            spark.createDataFrame(frame, schema=spark.read.format("delta").load(str(path)).schema) \
-                .write.format("delta").mode("append").save(str(path))
+            spark.createDataFrame(frame, schema=spark.read.format("delta").load(str(path)).schema).write.format(
+                "delta"
+            ).mode("append").save(str(path))
 
     def read(self, table: str) -> Any:
         return self.spark.read.format("delta").load(str(self.root / table))
@@ -145,8 +154,9 @@ def test_output_schema_is_exactly_the_source_schema(star: Star) -> None:
     assert varchar == {"__CHAR_VARCHAR_TYPE_STRING": "varchar(20)"}
 
 
-def test_primary_keys_stay_unique_and_change(source: dict[str, pd.DataFrame], anon: dict[str, pd.DataFrame],
-                                             star: Star) -> None:
+def test_primary_keys_stay_unique_and_change(
+    source: dict[str, pd.DataFrame], anon: dict[str, pd.DataFrame], star: Star
+) -> None:
     for table, spec in star.contract.tables.items():
         pk = spec.primary_key[0]
         assert len(anon[table]) == len(source[table])
@@ -158,7 +168,8 @@ def test_primary_keys_stay_unique_and_change(source: dict[str, pd.DataFrame], an
 
 
 def test_every_foreign_key_joins_its_parent_with_the_same_cardinality(
-        source: dict[str, pd.DataFrame], anon: dict[str, pd.DataFrame], star: Star) -> None:
+    source: dict[str, pd.DataFrame], anon: dict[str, pd.DataFrame], star: Star
+) -> None:
     for child, ccol, parent, pcol in FKS:
         before = source[child].merge(source[parent], left_on=ccol, right_on=pcol, how="inner")
         after = anon[child].merge(anon[parent], left_on=ccol, right_on=pcol, how="inner")
@@ -166,8 +177,9 @@ def test_every_foreign_key_joins_its_parent_with_the_same_cardinality(
         assert anon[child][ccol].isna().sum() == source[child][ccol].isna().sum()
     # per-row: each visit still points at the anonymized version of its original patient/doctor
     expected = _map_key(star.contract, "fact_visits", "doctor_id", source["fact_visits"]["doctor_id"])
-    got = anon["fact_visits"].set_index(_map_key(star.contract, "fact_visits", "visit_id",
-                                                 source["fact_visits"]["visit_id"]).to_numpy())
+    got = anon["fact_visits"].set_index(
+        _map_key(star.contract, "fact_visits", "visit_id", source["fact_visits"]["visit_id"]).to_numpy()
+    )
     aligned = anon["fact_visits"].set_index("visit_id").loc[got.index, "doctor_id"].astype("Int64")
     assert aligned.reset_index(drop=True).equals(expected.reset_index(drop=True))
     # and the join runs in Spark too
@@ -175,8 +187,9 @@ def test_every_foreign_key_joins_its_parent_with_the_same_cardinality(
     assert joined.count() == len(source["fact_visits"])
 
 
-def test_age_at_visit_and_visit_intervals_are_exact(source: dict[str, pd.DataFrame],
-                                                    anon: dict[str, pd.DataFrame]) -> None:
+def test_age_at_visit_and_visit_intervals_are_exact(
+    source: dict[str, pd.DataFrame], anon: dict[str, pd.DataFrame]
+) -> None:
     def ages(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
         v = frames["fact_visits"].merge(frames["dim_patients"][["patient_id", "dob"]], on="patient_id")
         v["age_days"] = (pd.to_datetime(v["visit_date"]) - pd.to_datetime(v["dob"])).dt.days
@@ -210,7 +223,8 @@ def test_pii_changes_and_formats_stay_valid(source: dict[str, pd.DataFrame], ano
 
 
 def test_two_runs_are_identical_and_another_key_changes_every_value(
-        star: Star, anon: dict[str, pd.DataFrame], source: dict[str, pd.DataFrame]) -> None:
+    star: Star, anon: dict[str, pd.DataFrame], source: dict[str, pd.DataFrame]
+) -> None:
     again = star.collect(KEY_A)  # fresh DataFrames, same data and key
     for table in DDL:
         pd.testing.assert_frame_equal(again[table], anon[table])

@@ -82,13 +82,22 @@ ROWS = [
 
 
 def _contract_text() -> str:
-    lines = ["contract_version: 1", "name: all_types", "source: {catalog: c, schema: s}",
-             "target: {catalog: c2, schema: s, staging_schema: st}", "tables:", "  all_types:",
-             "    primary_key: [id]", "    columns:"]
+    lines = [
+        "contract_version: 1",
+        "name: all_types",
+        "source: {catalog: c, schema: s}",
+        "target: {catalog: c2, schema: s, staging_schema: st}",
+        "tables:",
+        "  all_types:",
+        "    primary_key: [id]",
+        "    columns:",
+    ]
     for name, (ddl, nullable, strategy, params) in COLUMNS.items():
         classification = "key" if strategy == "key" else "quasi_identifier"
-        lines.append(f"      {name}: {{type: '{ddl}', nullable: {str(nullable).lower()}, "
-                     f"classification: {classification}, strategy: '{strategy}', params: {params!r}}}")
+        lines.append(
+            f"      {name}: {{type: '{ddl}', nullable: {str(nullable).lower()}, "
+            f"classification: {classification}, strategy: '{strategy}', params: {params!r}}}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -170,15 +179,22 @@ def test_values_are_transformed_as_declared(frames: tuple[Any, Any, pd.DataFrame
     assert after.loc[1, "m"] == before.loc[1, "m"]
 
 
-def test_no_key_material_in_the_spark_plan(frames: tuple[Any, Any, pd.DataFrame, pd.DataFrame],
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_key_material_in_the_spark_plan(
+    frames: tuple[Any, Any, pd.DataFrame, pd.DataFrame], capsys: pytest.CaptureFixture[str]
+) -> None:
     _, out, _, _ = frames
     out.explain(extended=True)
     plan = capsys.readouterr().out.lower()
     assert "anon_key_int" in plan  # the plan was captured
     secrets = [MASTER]
-    for purpose, domain in [("key", "all_types.id"), ("key", "all_types.k_str"), ("hash", "hash"),
-                            ("date-shift", "all_types.id"), ("pool", "city"), ("ssn", "ssn")]:
+    for purpose, domain in [
+        ("key", "all_types.id"),
+        ("key", "all_types.k_str"),
+        ("hash", "hash"),
+        ("date-shift", "all_types.id"),
+        ("pool", "city"),
+        ("ssn", "ssn"),
+    ]:
         secrets.append(KEYRING.subkey(purpose, domain))
     for secret in secrets:
         assert secret.hex() not in plan
@@ -206,9 +222,11 @@ def test_engine_refuses_columns_outside_the_contract(spark: Any) -> None:
     ],
 )
 def test_unsupported_type_strategy_pairs_are_refused_by_contract_validation(
-        ddl: str, nullable: str, strategy: str, message: str) -> None:
-    text = _contract_text() + (f"      bad: {{type: '{ddl}', nullable: {nullable}, classification: sensitive, "
-                               f"strategy: '{strategy}'}}\n")
+    ddl: str, nullable: str, strategy: str, message: str
+) -> None:
+    text = _contract_text() + (
+        f"      bad: {{type: '{ddl}', nullable: {nullable}, classification: sensitive, strategy: '{strategy}'}}\n"
+    )
     with pytest.raises(ContractError) as info:
         parse_contract(text, "bad.yaml")
     assert message in str(info.value)

@@ -66,8 +66,9 @@ def _strings(chars: list[str], length: int) -> list[str]:
 
 def test_string_keys_classes_are_a_permutation_of_their_shape_exhaustively() -> None:
     upper, digits = list(string.ascii_uppercase), list(string.digits)
-    domain = [f"{u}-{d1}{d2}{d3}{d4}" for u in upper for d1 in digits for d2 in digits for d3 in digits
-              for d4 in digits]  # all 260,000 ids of the shape "A-0000"
+    domain = [
+        f"{u}-{d1}{d2}{d3}{d4}" for u in upper for d1 in digits for d2 in digits for d3 in digits for d4 in digits
+    ]  # all 260,000 ids of the shape "A-0000"
     fpe = StringFpe(KEY)
     image = fpe.encrypt(pa.array(domain)).to_pylist()
     assert sorted(image) == sorted(domain)  # the shape's value set is mapped onto itself: a bijection

@@ -117,11 +117,11 @@ def test_pool_from_keys_gives_distinct_realistic_names_for_a_million_keys() -> N
     assert len(set(transforms.pool_from_keys(KEY, "person_name", extreme).to_pylist())) == 5
 
 
-@pytest.mark.parametrize("strategy", ["person_name", "first_name", "last_name", "city", "address",
-                                      "organization_name"])
+@pytest.mark.parametrize("strategy", ["person_name", "first_name", "last_name", "city", "address", "organization_name"])
 def test_pool_from_values_is_deterministic_and_rarely_keeps_the_input(strategy: str) -> None:
-    originals = pa.array(pools.load_pool("first_names")[:300] if strategy == "first_name" else
-                         [f"Original {i}" for i in range(300)])
+    originals = pa.array(
+        pools.load_pool("first_names")[:300] if strategy == "first_name" else [f"Original {i}" for i in range(300)]
+    )
     first = transforms.pool_from_values(KEY, strategy, originals).to_pylist()
     assert first == transforms.pool_from_values(KEY, strategy, originals).to_pylist()
     assert sum(a == b for a, b in zip(originals.to_pylist(), first, strict=True)) <= 3

@@ -51,14 +51,20 @@ def test_unknown_strategy_names_line_table_column_and_fix() -> None:
 
 
 def test_fk_to_unknown_table() -> None:
-    err = _error(EXAMPLE.replace("references: {table: dim_hospitals, columns: [hospital_id]}\n    columns:\n      doctor_id",
-                                 "references: {table: dim_clinics, columns: [hospital_id]}\n    columns:\n      doctor_id"))
+    err = _error(
+        EXAMPLE.replace(
+            "references: {table: dim_hospitals, columns: [hospital_id]}\n    columns:\n      doctor_id",
+            "references: {table: dim_clinics, columns: [hospital_id]}\n    columns:\n      doctor_id",
+        )
+    )
     assert any("unknown table 'dim_clinics'" in i.message and i.table == "dim_doctors" for i in err.issues)
 
 
 def test_fk_to_unknown_column() -> None:
-    text = EXAMPLE.replace("references: {table: dim_patients, columns: [patient_id]}",
-                           "references: {table: dim_patients, columns: [person_id]}")
+    text = EXAMPLE.replace(
+        "references: {table: dim_patients, columns: [patient_id]}",
+        "references: {table: dim_patients, columns: [person_id]}",
+    )
     err = _error(text)
     assert any("person_id" in i.message and i.table == "fact_visits" for i in err.issues)
 
@@ -76,13 +82,17 @@ def test_missing_primary_key() -> None:
     data = yaml.safe_load(EXAMPLE)
     del data["tables"]["dim_hospitals"]["primary_key"]
     err = _error(yaml.safe_dump(data, sort_keys=False))
-    assert any(i.table == "dim_hospitals" and "primary_key" in i.message and "add 'primary_key'" in i.fix
-               for i in err.issues)
+    assert any(
+        i.table == "dim_hospitals" and "primary_key" in i.message and "add 'primary_key'" in i.fix for i in err.issues
+    )
 
 
 def test_duplicate_column_is_refused_with_its_line() -> None:
-    text = EXAMPLE.replace("      address:\n        type: string\n        nullable: false\n        classification: direct_identifier",
-                           "      ssn:\n        type: string\n        nullable: false\n        classification: direct_identifier", 1)
+    text = EXAMPLE.replace(
+        "      address:\n        type: string\n        nullable: false\n        classification: direct_identifier",
+        "      ssn:\n        type: string\n        nullable: false\n        classification: direct_identifier",
+        1,
+    )
     err = _error(text)
     dup = next(i for i in err.issues if "duplicate key 'ssn'" in i.message)
     assert dup.table == "dim_patients" and dup.line is not None and dup.line > _line_of(text, "ssn:")

@@ -29,13 +29,18 @@ def test_exact_schema_including_nullability(generated: LocalRuntime) -> None:
     for table, spec in contract.tables.items():
         live = generated.columns(contract.source_name(table))
         assert [(c.name, c.type, c.nullable) for c in live] == [
-            (n, c.sql_type.name, c.nullable) for n, c in spec.columns.items()], table
+            (n, c.sql_type.name, c.nullable) for n, c in spec.columns.items()
+        ], table
 
 
 def test_row_counts_and_unique_keys(generated: LocalRuntime) -> None:
     contract = load_contract()
-    expected = {"dim_patients": SIZES.patients, "dim_hospitals": SIZES.hospitals,
-                "dim_doctors": SIZES.doctors, "fact_visits": SIZES.visits}
+    expected = {
+        "dim_patients": SIZES.patients,
+        "dim_hospitals": SIZES.hospitals,
+        "dim_doctors": SIZES.doctors,
+        "fact_visits": SIZES.visits,
+    }
     for table, rows in expected.items():
         df = generated.read(contract.source_name(table))
         pk = contract.tables[table].primary_key
@@ -99,8 +104,23 @@ def test_generate_cli_progress_lines(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "anonymizer.cli", "generate", "--lakehouse", str(tmp_path),
-                          "--visits", "2000", "--seed", "3"], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "anonymizer.cli",
+            "generate",
+            "--lakehouse",
+            str(tmp_path),
+            "--visits",
+            "2000",
+            "--seed",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [line for line in out.stdout.splitlines() if "generated medical.visits." in line]
     assert len(lines) == 4 and all(line.rstrip().endswith(" s") and "rows" in line for line in lines)

@@ -34,11 +34,13 @@ def prod_config_dict() -> dict[str, Any]:
     return copy.deepcopy(yaml.safe_load(PROD_CONFIG.read_text("utf-8")))
 
 
-def config_from_dict(data: dict[str, Any], name: str | None = None, *, allow_local_backend: bool = False
-                     ) -> EnvironmentConfig:
+def config_from_dict(
+    data: dict[str, Any], name: str | None = None, *, allow_local_backend: bool = False
+) -> EnvironmentConfig:
     env = name or data["environment"]
-    return parse_config(yaml.safe_dump(data, sort_keys=False), f"infra/config/{env}.yaml",
-                        allow_local_backend=allow_local_backend)
+    return parse_config(
+        yaml.safe_dump(data, sort_keys=False), f"infra/config/{env}.yaml", allow_local_backend=allow_local_backend
+    )
 
 
 def synth_stack(outdir: Path, config: EnvironmentConfig, contract: Contract, wheel: Wheel) -> StackJson:
@@ -54,8 +56,10 @@ def synth_stack(outdir: Path, config: EnvironmentConfig, contract: Contract, whe
 
 def resources(stack: StackJson, rtype: str) -> dict[str, dict[str, Any]]:
     """Resources of one type without cdktf's "//" metadata (the metadata stays in the real output)."""
-    return {name: {k: v for k, v in body.items() if k != "//"}
-            for name, body in stack.get("resource", {}).get(rtype, {}).items()}
+    return {
+        name: {k: v for k, v in body.items() if k != "//"}
+        for name, body in stack.get("resource", {}).get(rtype, {}).items()
+    }
 
 
 def only(stack: StackJson, rtype: str) -> dict[str, Any]:
@@ -93,8 +97,9 @@ def prod_config(contract: Contract) -> EnvironmentConfig:
 
 
 @pytest.fixture(scope="session")
-def prod_stack(tmp_path_factory: pytest.TempPathFactory, prod_config: EnvironmentConfig, contract: Contract,
-               wheel: Wheel) -> StackJson:
+def prod_stack(
+    tmp_path_factory: pytest.TempPathFactory, prod_config: EnvironmentConfig, contract: Contract, wheel: Wheel
+) -> StackJson:
     return synth_stack(tmp_path_factory.mktemp("prod"), prod_config, contract, wheel)
 
 
@@ -105,11 +110,15 @@ def variant_config_dict() -> dict[str, Any]:
     data["production"] = False
     data["catalogs"]["create_source_catalog"] = True
     data["notifications"]["webhook_destination_ids"] = ["0f2c7a3e-webhook-destination"]
-    data["job"]["cluster"] = {"node_type_id": "Standard_D4ds_v5", "num_workers": 2,
-                              "data_security_mode": "DEDICATED"}
+    data["job"]["cluster"] = {"node_type_id": "Standard_D4ds_v5", "num_workers": 2, "data_security_mode": "DEDICATED"}
     data["secret"]["source"] = "variable"
-    data["backend"] = {"type": "azurerm", "resource_group_name": "rg-tfstate", "storage_account_name": "sttfstate",
-                       "container_name": "tfstate", "key": "anonymizer/preprod.tfstate"}
+    data["backend"] = {
+        "type": "azurerm",
+        "resource_group_name": "rg-tfstate",
+        "storage_account_name": "sttfstate",
+        "container_name": "tfstate",
+        "key": "anonymizer/preprod.tfstate",
+    }
     return data
 
 
@@ -122,8 +131,9 @@ def variant_stack(tmp_path_factory: pytest.TempPathFactory, contract: Contract, 
 def stack_factory(tmp_path: Path, contract: Contract, wheel: Wheel) -> Callable[..., StackJson]:
     """Synthesize an ad-hoc stack: ``stack_factory(config, contract=..., wheel=...)``."""
 
-    def build(config: EnvironmentConfig, *, contract_: Contract | None = None, wheel_: Wheel | None = None
-              ) -> StackJson:
+    def build(
+        config: EnvironmentConfig, *, contract_: Contract | None = None, wheel_: Wheel | None = None
+    ) -> StackJson:
         return synth_stack(tmp_path / "app", config, contract_ or contract, wheel_ or wheel)
 
     return build

@@ -39,12 +39,14 @@ def test_created_source_catalog_is_isolated(variant_stack: StackJson) -> None:
 
 def test_binding_is_read_only_to_the_development_workspace_only(prod_stack: StackJson) -> None:
     bindings = resources(prod_stack, "databricks_workspace_binding")
-    assert list(bindings.values()) == [{
-        "securable_type": "catalog",
-        "securable_name": ref(prod_stack, "databricks_catalog", "anonymized/catalog", "name"),
-        "workspace_id": DEV_WORKSPACE_ID,
-        "binding_type": "BINDING_TYPE_READ_ONLY",
-    }]
+    assert list(bindings.values()) == [
+        {
+            "securable_type": "catalog",
+            "securable_name": ref(prod_stack, "databricks_catalog", "anonymized/catalog", "name"),
+            "workspace_id": DEV_WORKSPACE_ID,
+            "binding_type": "BINDING_TYPE_READ_ONLY",
+        }
+    ]
 
 
 def test_production_workspace_is_never_bound_explicitly(prod_stack: StackJson, variant_stack: StackJson) -> None:

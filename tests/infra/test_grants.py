@@ -68,15 +68,27 @@ def test_volume_grants_are_minimal(prod_stack: StackJson) -> None:
 
 def test_account_users_appear_in_no_grant(prod_stack: StackJson, variant_stack: StackJson) -> None:
     for stack in (prod_stack, variant_stack):
-        principals: list[Any] = [g["principal"] for body in resources(stack, "databricks_grants").values()
-                                 for g in body["grant"]]
+        principals: list[Any] = [
+            g["principal"] for body in resources(stack, "databricks_grants").values() for g in body["grant"]
+        ]
         assert principals
         assert not {p.lower() for p in principals} & {"account users", "users", "all users"}
         assert "account users" not in json.dumps(stack).lower()
 
 
 def test_no_privilege_beyond_the_declared_sets(prod_stack: StackJson) -> None:
-    privileges = {p for body in resources(prod_stack, "databricks_grants").values() for g in body["grant"]
-                  for p in g["privileges"]}
-    assert privileges == {"USE_CATALOG", "USE_SCHEMA", "SELECT", "MODIFY", "CREATE_TABLE", "READ_VOLUME",
-                          "WRITE_VOLUME"}
+    privileges = {
+        p
+        for body in resources(prod_stack, "databricks_grants").values()
+        for g in body["grant"]
+        for p in g["privileges"]
+    }
+    assert privileges == {
+        "USE_CATALOG",
+        "USE_SCHEMA",
+        "SELECT",
+        "MODIFY",
+        "CREATE_TABLE",
+        "READ_VOLUME",
+        "WRITE_VOLUME",
+    }

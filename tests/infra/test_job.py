@@ -27,7 +27,9 @@ def test_tasks_and_their_dependencies(prod_stack: StackJson) -> None:
         "rollback": ["gate", "anonymize", "check", "promote"],
     }
     assert {k: t["run_if"] for k, t in tasks.items()} == {
-        **{k: "ALL_SUCCESS" for k in STEPS[:-1]}, "rollback": "AT_LEAST_ONE_FAILED"}
+        **{k: "ALL_SUCCESS" for k in STEPS[:-1]},
+        "rollback": "AT_LEAST_ONE_FAILED",
+    }
 
 
 def test_every_task_runs_its_wheel_entry_point_on_the_shared_cluster(prod_stack: StackJson) -> None:
@@ -105,16 +107,25 @@ def test_dedicated_mode_and_webhooks_in_the_variant(variant_stack: StackJson) ->
 
 def test_schedule_unpaused_in_production_only(prod_stack: StackJson, variant_stack: StackJson) -> None:
     assert only(prod_stack, "databricks_job")["schedule"] == {
-        "quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC", "pause_status": "UNPAUSED"}
+        "quartz_cron_expression": "0 0 2 * * ?",
+        "timezone_id": "UTC",
+        "pause_status": "UNPAUSED",
+    }
     assert only(variant_stack, "databricks_job")["schedule"]["pause_status"] == "PAUSED"
 
 
 def test_wheel_is_uploaded_under_version_and_content_hash(prod_stack: StackJson, wheel: Any) -> None:
     file = only(prod_stack, "databricks_file")
-    assert file["path"] == ("/Volumes/medical_anonymized/visits_staging/artifacts/anonymizer/0.1.0/"
-                            f"{wheel.sha256[:12]}/anonymizer-0.1.0-py3-none-any.whl")
-    assert re.fullmatch(r"assets/artifact_wheel_[0-9A-F]{8}/[0-9a-f]{12}/anonymizer-0\.1\.0-py3-none-any\.whl",
-                        file["source"])
-    assert file["depends_on"] == [ref(prod_stack, "databricks_volume", "anonymized/artifacts_volume", "id")
-                                  .removeprefix("${").removesuffix(".id}")]
+    assert file["path"] == (
+        "/Volumes/medical_anonymized/visits_staging/artifacts/anonymizer/0.1.0/"
+        f"{wheel.sha256[:12]}/anonymizer-0.1.0-py3-none-any.whl"
+    )
+    assert re.fullmatch(
+        r"assets/artifact_wheel_[0-9A-F]{8}/[0-9a-f]{12}/anonymizer-0\.1\.0-py3-none-any\.whl", file["source"]
+    )
+    assert file["depends_on"] == [
+        ref(prod_stack, "databricks_volume", "anonymized/artifacts_volume", "id")
+        .removeprefix("${")
+        .removesuffix(".id}")
+    ]
     assert prod_stack["output"]["wheel_path"]["value"] == file["path"]

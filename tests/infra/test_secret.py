@@ -33,11 +33,13 @@ def test_secret_scope_and_generated_key(prod_stack: StackJson) -> None:
 
 def test_secret_acl_grants_read_to_the_service_principal_only(prod_stack: StackJson) -> None:
     acls = resources(prod_stack, "databricks_secret_acl")
-    assert list(acls.values()) == [{
-        "scope": ref(prod_stack, "databricks_secret_scope", "key/scope", "name"),
-        "principal": SP,
-        "permission": "READ",
-    }]
+    assert list(acls.values()) == [
+        {
+            "scope": ref(prod_stack, "databricks_secret_scope", "key/scope", "name"),
+            "principal": SP,
+            "permission": "READ",
+        }
+    ]
 
 
 def test_supplied_key_is_a_sensitive_variable_without_default(variant_stack: StackJson) -> None:
@@ -47,7 +49,8 @@ def test_supplied_key_is_a_sensitive_variable_without_default(variant_stack: Sta
     assert variable["nullable"] is False
     assert "default" not in variable
     assert variable["validation"][0]["condition"] == (
-        '${can(regex("^([0-9a-fA-F]{64,}|[A-Za-z0-9+/_-]{43,}={0,2})$", var.anonymization_key))}')
+        '${can(regex("^([0-9a-fA-F]{64,}|[A-Za-z0-9+/_-]{43,}={0,2})$", var.anonymization_key))}'
+    )
     assert only(variant_stack, "databricks_secret")["string_value"] == "${var.anonymization_key}"
 
 
@@ -68,14 +71,17 @@ def test_generated_key_format_is_accepted_by_the_job() -> None:
         Keyring.from_text(key)
 
 
-@pytest.mark.parametrize(("key", "accepted"), [
-    (secrets.token_hex(32), True),
-    (base64.b64encode(secrets.token_bytes(32)).decode(), True),
-    (base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="), True),
-    (secrets.token_hex(16), False),
-    (base64.b64encode(secrets.token_bytes(24)).decode(), False),
-    ("correct horse battery staple correct horse battery", False),
-])
+@pytest.mark.parametrize(
+    ("key", "accepted"),
+    [
+        (secrets.token_hex(32), True),
+        (base64.b64encode(secrets.token_bytes(32)).decode(), True),
+        (base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="), True),
+        (secrets.token_hex(16), False),
+        (base64.b64encode(secrets.token_bytes(24)).decode(), False),
+        ("correct horse battery staple correct horse battery", False),
+    ],
+)
 def test_variable_validation_matches_what_the_job_accepts(key: str, accepted: bool) -> None:
     assert bool(re.fullmatch(SUPPLIED_KEY_PATTERN, key)) is accepted
     if accepted:

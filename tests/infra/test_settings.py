@@ -174,26 +174,71 @@ def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
 # (a developers group called "eng-team" is never checked by CKV_DBX_6..8), so the loader refuses it, naming the
 # field, the rule and the fix.
 
-@pytest.mark.parametrize(("section", "value", "field", "rule", "fix"), [
-    (("principals", "developers_group"), "eng-team", "principals.developers_group",
-     "contains 'developer'", "e.g. medical-developers"),
-    (("principals", "developers_group"), "medical-developer-admins", "principals.developers_group",
-     "ends in 'admins'", "does not end in 'admins'"),
-    (("principals", "job_admins_group"), "data-platform-team", "principals.job_admins_group",
-     "ends in 'admins'", "e.g. data-platform-admins"),
-    (("principals", "job_admins_group"), "developer-admins", "principals.job_admins_group",
-     "does not contain 'developer'", "e.g. data-platform-admins"),
-    (("catalogs", "anonymized", "catalog"), "medical_copy", "catalogs.anonymized.catalog",
-     "ending in '_anonymized'", "e.g. medical_anonymized"),
-    (("catalogs", "source", "catalog"), "legacy_anonymized", "catalogs.source.catalog",
-     "ends in '_anonymized'", "without the '_anonymized' suffix"),
-    (("catalogs", "anonymized", "staging_schema"), "visits_tmp", "catalogs.anonymized.staging_schema",
-     "ends in '_staging'", "e.g. visits_staging"),
-    (("catalogs", "anonymized", "schema"), "visits_final_staging", "catalogs.anonymized.schema",
-     "ends in '_staging'", "without the '_staging' suffix"),
-])
-def test_names_the_policies_would_misread_are_refused(section: tuple[str, ...], value: str, field: str,
-                                                     rule: str, fix: str) -> None:
+
+@pytest.mark.parametrize(
+    ("section", "value", "field", "rule", "fix"),
+    [
+        (
+            ("principals", "developers_group"),
+            "eng-team",
+            "principals.developers_group",
+            "contains 'developer'",
+            "e.g. medical-developers",
+        ),
+        (
+            ("principals", "developers_group"),
+            "medical-developer-admins",
+            "principals.developers_group",
+            "ends in 'admins'",
+            "does not end in 'admins'",
+        ),
+        (
+            ("principals", "job_admins_group"),
+            "data-platform-team",
+            "principals.job_admins_group",
+            "ends in 'admins'",
+            "e.g. data-platform-admins",
+        ),
+        (
+            ("principals", "job_admins_group"),
+            "developer-admins",
+            "principals.job_admins_group",
+            "does not contain 'developer'",
+            "e.g. data-platform-admins",
+        ),
+        (
+            ("catalogs", "anonymized", "catalog"),
+            "medical_copy",
+            "catalogs.anonymized.catalog",
+            "ending in '_anonymized'",
+            "e.g. medical_anonymized",
+        ),
+        (
+            ("catalogs", "source", "catalog"),
+            "legacy_anonymized",
+            "catalogs.source.catalog",
+            "ends in '_anonymized'",
+            "without the '_anonymized' suffix",
+        ),
+        (
+            ("catalogs", "anonymized", "staging_schema"),
+            "visits_tmp",
+            "catalogs.anonymized.staging_schema",
+            "ends in '_staging'",
+            "e.g. visits_staging",
+        ),
+        (
+            ("catalogs", "anonymized", "schema"),
+            "visits_final_staging",
+            "catalogs.anonymized.schema",
+            "ends in '_staging'",
+            "without the '_staging' suffix",
+        ),
+    ],
+)
+def test_names_the_policies_would_misread_are_refused(
+    section: tuple[str, ...], value: str, field: str, rule: str, fix: str
+) -> None:
     data = prod_config_dict()
     data["catalogs"]["override_contract"] = True  # only the naming rule may refuse these names
     parent = data
@@ -214,8 +259,19 @@ def test_everyone_is_reported_as_everyone_not_as_a_naming_problem() -> None:
     assert issue.field == "principals.job_admins_group" and "contains every user" in issue.message
 
 
-@pytest.mark.parametrize("name", ["medical-developers", "Developers", "eng-team", "devs", "dev-team",
-                                  "medical-developer-admins", "data-developers-ro", "admins"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "medical-developers",
+        "Developers",
+        "eng-team",
+        "devs",
+        "dev-team",
+        "medical-developer-admins",
+        "data-developers-ro",
+        "admins",
+    ],
+)
 def test_config_and_policies_agree_on_the_developers_group(name: str) -> None:
     """The loader accepts a developers group exactly when CKV_DBX_6..8 would recognise it (and not as admins)."""
     data = prod_config_dict()
@@ -228,10 +284,15 @@ def test_config_and_policies_agree_on_the_developers_group(name: str) -> None:
     assert accepted == (is_developers(name) and not is_admins(name))
 
 
-@pytest.mark.parametrize(("catalog", "staging"), [
-    ("medical_anonymized", "visits_staging"), ("medical_anon", "visits_staging"),
-    ("medical_anonymized", "visits_stage"), ("medical_anonymized_v2", "staging_visits"),
-])
+@pytest.mark.parametrize(
+    ("catalog", "staging"),
+    [
+        ("medical_anonymized", "visits_staging"),
+        ("medical_anon", "visits_staging"),
+        ("medical_anonymized", "visits_stage"),
+        ("medical_anonymized_v2", "staging_visits"),
+    ],
+)
 def test_config_and_policies_agree_on_catalog_and_staging_names(catalog: str, staging: str) -> None:
     data = prod_config_dict()
     data["catalogs"]["override_contract"] = True
@@ -249,12 +310,19 @@ def test_config_and_policies_agree_on_catalog_and_staging_names(catalog: str, st
 def test_naming_rules_stay_importable_without_checkov() -> None:
     """infra/settings.py imports policies/checks/_naming.py; checkov lives in another venv, so that module (and
     the packages above it) may import the standard library only."""
-    checked = [REPO / "policies" / "__init__.py", REPO / "policies" / "checks" / "__init__.py",
-               REPO / "policies" / "checks" / "_naming.py"]
+    checked = [
+        REPO / "policies" / "__init__.py",
+        REPO / "policies" / "checks" / "__init__.py",
+        REPO / "policies" / "checks" / "_naming.py",
+    ]
     for path in checked:
         tree = ast.parse(path.read_text("utf-8"))
-        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                    for alias in node.names}
-        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
-                     if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+        imported = {
+            alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
+        imported |= {
+            node.module.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+        }
         assert imported <= set(sys.stdlib_module_names) | {"__future__"}, (path, imported)

@@ -71,7 +71,7 @@ def test_no_secret_literal_in_the_output(synthesized: tuple[Path, str]) -> None:
     [secret] = stack["resource"]["databricks_secret"].values()
     assert secret["string_value"].startswith("${random_password.")
     assert "variable" not in stack or all("default" not in v for v in stack["variable"].values())
-    for forbidden in ("client_secret", "DATABRICKS_TOKEN", "\"token\"", "\"password\""):
+    for forbidden in ("client_secret", "DATABRICKS_TOKEN", '"token"', '"password"'):
         assert forbidden not in text
 
 
@@ -91,8 +91,10 @@ def test_config_error_exits_non_zero_naming_the_field(tmp_path: Path, capsys: py
 def test_contract_error_exits_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     broken = tmp_path / "contract.yaml"
     broken.write_text("contract_version: 1\nname: x\n")
-    assert main(["--outdir", str(tmp_path / "out"), "--config", str(PROD_CONFIG), "--contract", str(broken)]) \
+    assert (
+        main(["--outdir", str(tmp_path / "out"), "--config", str(PROD_CONFIG), "--contract", str(broken)])
         == EXIT_CONFIG_ERROR
+    )
     assert "invalid data contract" in capsys.readouterr().err
 
 
@@ -121,6 +123,8 @@ def test_missing_task_entry_point_is_a_clear_error(tmp_path: Path, capsys: pytes
     shutil.copytree(JOBS_DIR, jobs, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist"))
     pyproject = jobs / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('anonymizer-rollback = "anonymizer.cli:rollback_entry"\n', ""))
-    assert main(["--outdir", str(tmp_path / "out"), "--config", str(PROD_CONFIG), "--jobs-dir", str(jobs)]) \
+    assert (
+        main(["--outdir", str(tmp_path / "out"), "--config", str(PROD_CONFIG), "--jobs-dir", str(jobs)])
         == EXIT_CONFIG_ERROR
+    )
     assert "[project.scripts] lacks ['anonymizer-rollback']" in capsys.readouterr().err

@@ -24,8 +24,9 @@ STEP_ENTRY_POINTS = {f"anonymizer-{s}" for s in ("gate", "anonymize", "check", "
 def jobs_copy(tmp_path: Path) -> Path:
     """A copy of the job project, as a developer's working tree would be, to modify freely."""
     target = tmp_path / "jobs"
-    shutil.copytree(JOBS_DIR, target, ignore=shutil.ignore_patterns(
-        "__pycache__", "*.egg-info", "build", "dist", ".pytest_cache"))
+    shutil.copytree(
+        JOBS_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist", ".pytest_cache")
+    )
     return target
 
 
@@ -44,8 +45,13 @@ def test_hash_does_not_depend_on_location_or_build_leftovers(jobs_copy: Path, tm
 
 
 def test_code_change_changes_the_upload_path(
-        jobs_copy: Path, tmp_path: Path, wheel: Wheel, prod_stack: StackJson, prod_config: EnvironmentConfig,
-        stack_factory: Callable[..., StackJson]) -> None:
+    jobs_copy: Path,
+    tmp_path: Path,
+    wheel: Wheel,
+    prod_stack: StackJson,
+    prod_config: EnvironmentConfig,
+    stack_factory: Callable[..., StackJson],
+) -> None:
     module = jobs_copy / "src" / "anonymizer" / "tags.py"
     module.write_text(module.read_text("utf-8") + "\n# a reviewed change\n", "utf-8")
     changed = build_wheel(jobs_copy, tmp_path / "out")
@@ -81,9 +87,11 @@ def test_wheel_contents_and_metadata(wheel: Wheel) -> None:
 
 
 def test_wheel_ships_the_contract_the_stack_tags(wheel: Wheel) -> None:
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import anonymizer, anonymizer.contract as c; "
-            "assert anonymizer.__file__.startswith(sys.argv[1]), anonymizer.__file__; "
-            "print(c.load_contract().digest())")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import anonymizer, anonymizer.contract as c; "
+        "assert anonymizer.__file__.startswith(sys.argv[1]), anonymizer.__file__; "
+        "print(c.load_contract().digest())"
+    )
     out = subprocess.run([sys.executable, "-c", code, str(wheel.path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == load_contract().digest()
 

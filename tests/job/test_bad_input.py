@@ -20,7 +20,8 @@ def _rewrite_source(lake: Lake, table: str, sql_select: str) -> None:
     """Replace a source table's schema and rows (as an upstream team might), via a path-based Delta write."""
     df = lake.runtime.spark.sql(sql_select.format(src=lake.runtime.ref(lake.source(table))))
     df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
-        str(lake.runtime.path(lake.source(table))))
+        str(lake.runtime.path(lake.source(table)))
+    )
 
 
 def _gate_fails(lake: Lake, capsys: pytest.CaptureFixture[str], *needles: str, code: int = EXIT_GATE) -> str:
@@ -50,8 +51,11 @@ def test_column_removed(lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_column_retyped(lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:
-    _rewrite_source(lake, "fact_visits",
-                    "SELECT visit_id, patient_id, hospital_id, doctor_id, CAST(visit_date AS TIMESTAMP) AS visit_date FROM {src}")
+    _rewrite_source(
+        lake,
+        "fact_visits",
+        "SELECT visit_id, patient_id, hospital_id, doctor_id, CAST(visit_date AS TIMESTAMP) AS visit_date FROM {src}",
+    )
     _gate_fails(lake, capsys, "[column_retyped] fact_visits.visit_date", "type is timestamp in the source but date")
 
 
@@ -73,8 +77,11 @@ def test_duplicate_primary_key(lake: Lake, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_null_primary_key(lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:
-    _rewrite_source(lake, "dim_hospitals",
-                    "SELECT CASE WHEN hospital_id = 1 THEN NULL ELSE hospital_id END AS hospital_id, name, address, phone FROM {src}")
+    _rewrite_source(
+        lake,
+        "dim_hospitals",
+        "SELECT CASE WHEN hospital_id = 1 THEN NULL ELSE hospital_id END AS hospital_id, name, address, phone FROM {src}",
+    )
     _gate_fails(lake, capsys, "[null_primary_key] dim_hospitals.hospital_id", "1 rows have a NULL primary key")
 
 
@@ -85,8 +92,9 @@ def test_empty_table_fails_unless_allowed(lake: Lake, capsys: pytest.CaptureFixt
     assert lake.runtime.read(lake.target("fact_visits")).count() == 0
 
 
-def test_source_orphans_reported_and_fail_only_when_the_contract_says(lake: Lake, tmp_path: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_source_orphans_reported_and_fail_only_when_the_contract_says(
+    lake: Lake, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     ref = lake.runtime.ref(lake.source("fact_visits"))
     lake.runtime.sql(f"INSERT INTO {ref} VALUES (999999, 999999, 1, NULL, DATE'2024-01-01')")
     assert lake.cli("run", "--run-id", "orphans") == 0
@@ -95,8 +103,9 @@ def test_source_orphans_reported_and_fail_only_when_the_contract_says(lake: Lake
     fk = next(c for c in report["checks"] if c["name"] == "foreign_key_integrity" and c["column"] == "patient_id")
     assert fk["numbers"]["source_orphans"] == fk["numbers"]["staging_orphans"] == 1
     strict = tmp_path / "strict.yaml"
-    strict.write_text(packaged_contract_path().read_text().replace("fail_on_source_orphans: false",
-                                                                   "fail_on_source_orphans: true"))
+    strict.write_text(
+        packaged_contract_path().read_text().replace("fail_on_source_orphans: false", "fail_on_source_orphans: true")
+    )
     capsys.readouterr()
     before = lake.final_versions()
     assert lake.cli("run", "--contract", str(strict)) == EXIT_GATE

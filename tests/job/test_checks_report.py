@@ -56,7 +56,10 @@ def test_checks_catch_broken_staging(staged: Context) -> None:
     failed = _failed(staged)
     assert failed[("pii_changed", "dim_hospitals", "address")]["unchanged_rows"] == 3
     assert ("pii_changed", "dim_hospitals", "phone") in failed
-    assert failed[("row_count_equal", "fact_visits", None)]["staging"] == failed[("row_count_equal", "fact_visits", None)]["source"] - 1
+    assert (
+        failed[("row_count_equal", "fact_visits", None)]["staging"]
+        == failed[("row_count_equal", "fact_visits", None)]["source"] - 1
+    )
     fk = failed[("foreign_key_integrity", "fact_visits", "patient_id")]
     assert fk["staging_orphans"] == fk["source_orphans"] + 1
     assert failed[("date_shift_in_bounds", "dim_patients", "dob")]["max_days"] > 0
@@ -73,10 +76,18 @@ def test_report_has_numbers_and_no_key_or_pii(published_template: Lake) -> None:
     assert report["status"] == "published"
     assert report["contract"]["sha256"] == load_contract().digest()
     assert report["checks"] and all(c["passed"] for c in report["checks"])
-    assert {c["name"] for c in report["checks"]} >= {"row_count_equal", "null_counts_equal", "primary_key_unique",
-                                                      "foreign_key_integrity", "pii_changed", "format_valid",
-                                                      "date_shift_in_bounds", "interval_preserved",
-                                                      "schema_equals_contract", "seed_validate_results"}
+    assert {c["name"] for c in report["checks"]} >= {
+        "row_count_equal",
+        "null_counts_equal",
+        "primary_key_unique",
+        "foreign_key_integrity",
+        "pii_changed",
+        "format_valid",
+        "date_shift_in_bounds",
+        "interval_preserved",
+        "schema_equals_contract",
+        "seed_validate_results",
+    }
     for table, info in report["tables"].items():
         assert info["rows"] > 0 and info["delta_versions"]["after"] > info["delta_versions"]["before"], table
     assert set(report["durations_seconds"]) == {"gate", "anonymize", "check", "promote"}

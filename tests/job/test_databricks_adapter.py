@@ -63,25 +63,33 @@ def test_three_level_names_are_quoted_and_validated() -> None:
 
 def test_restore_and_create_sql() -> None:
     assert restore_sql("`a`.`b`.`c`", 12) == "RESTORE TABLE `a`.`b`.`c` TO VERSION AS OF 12"
-    sql = create_table_sql("`a`.`b`.`c`", [LiveColumn("id", "int", False), LiveColumn("n", "varchar(20)", True)],
-                           {"k": "it's"})
-    assert sql == ("CREATE TABLE IF NOT EXISTS `a`.`b`.`c` (`id` INT NOT NULL, `n` VARCHAR(20)) USING DELTA "
-                   "TBLPROPERTIES ('k' = 'it''s')")
+    sql = create_table_sql(
+        "`a`.`b`.`c`", [LiveColumn("id", "int", False), LiveColumn("n", "varchar(20)", True)], {"k": "it's"}
+    )
+    assert sql == (
+        "CREATE TABLE IF NOT EXISTS `a`.`b`.`c` (`id` INT NOT NULL, `n` VARCHAR(20)) USING DELTA "
+        "TBLPROPERTIES ('k' = 'it''s')"
+    )
 
 
 def test_constraint_sql() -> None:
     assert primary_key_sql("m.v.dim_patients", ["patient_id"]) == (
-        "ALTER TABLE `m`.`v`.`dim_patients` ADD CONSTRAINT `dim_patients_pk` PRIMARY KEY (`patient_id`) RELY")
+        "ALTER TABLE `m`.`v`.`dim_patients` ADD CONSTRAINT `dim_patients_pk` PRIMARY KEY (`patient_id`) RELY"
+    )
     assert foreign_key_sql("m.v.fact_visits", ["patient_id"], "m.v.dim_patients", ["patient_id"]) == (
         "ALTER TABLE `m`.`v`.`fact_visits` ADD CONSTRAINT `fact_visits_patient_id_fk` FOREIGN KEY (`patient_id`) "
-        "REFERENCES `m`.`v`.`dim_patients` (`patient_id`)")
+        "REFERENCES `m`.`v`.`dim_patients` (`patient_id`)"
+    )
 
 
 def test_information_schema_queries_filter_by_schema() -> None:
     assert column_tags_sql("medical", "visits") == (
         "SELECT table_name, column_name, tag_name, tag_value FROM `medical`.information_schema.column_tags "
-        "WHERE schema_name = 'visits'")
-    assert "`medical`.information_schema.schema_tags WHERE schema_name = 'visits'" in schema_tags_sql("medical", "visits")
+        "WHERE schema_name = 'visits'"
+    )
+    assert "`medical`.information_schema.schema_tags WHERE schema_name = 'visits'" in schema_tags_sql(
+        "medical", "visits"
+    )
     sql = key_constraints_sql("medical", "visits", "fact_visits")
     assert "tc.table_name = 'fact_visits'" in sql and "referential_constraints" in sql
     with pytest.raises(RuntimeError_):
@@ -89,23 +97,57 @@ def test_information_schema_queries_filter_by_schema() -> None:
 
 
 def test_parse_tags_and_composite_foreign_keys() -> None:
-    tags = parse_tags([{"table_name": "t", "column_name": "c", "tag_name": "a", "tag_value": "1"},
-                       {"table_name": "t", "column_name": "c", "tag_name": "b", "tag_value": None}])
+    tags = parse_tags(
+        [
+            {"table_name": "t", "column_name": "c", "tag_name": "a", "tag_value": "1"},
+            {"table_name": "t", "column_name": "c", "tag_name": "b", "tag_value": None},
+        ]
+    )
     assert tags == {("t", "c"): {"a": "1", "b": ""}}
     rows = [
-        {"constraint_name": "t_pk", "constraint_type": "PRIMARY KEY", "column_name": "id", "ref_catalog": None,
-         "ref_schema": None, "ref_table": None, "ref_column": None},
-        {"constraint_name": "fk1", "constraint_type": "FOREIGN KEY", "column_name": "a", "ref_catalog": "m",
-         "ref_schema": "v", "ref_table": "p", "ref_column": "x"},
-        {"constraint_name": "fk1", "constraint_type": "FOREIGN KEY", "column_name": "b", "ref_catalog": "m",
-         "ref_schema": "v", "ref_table": "p", "ref_column": "y"},
+        {
+            "constraint_name": "t_pk",
+            "constraint_type": "PRIMARY KEY",
+            "column_name": "id",
+            "ref_catalog": None,
+            "ref_schema": None,
+            "ref_table": None,
+            "ref_column": None,
+        },
+        {
+            "constraint_name": "fk1",
+            "constraint_type": "FOREIGN KEY",
+            "column_name": "a",
+            "ref_catalog": "m",
+            "ref_schema": "v",
+            "ref_table": "p",
+            "ref_column": "x",
+        },
+        {
+            "constraint_name": "fk1",
+            "constraint_type": "FOREIGN KEY",
+            "column_name": "b",
+            "ref_catalog": "m",
+            "ref_schema": "v",
+            "ref_table": "p",
+            "ref_column": "y",
+        },
     ]
     assert parse_key_constraints(rows) == KeyMetadata(("id",), ((("a", "b"), "m.v.p", ("x", "y")),))
 
 
 def test_declare_keys_adds_only_missing_constraints() -> None:
-    existing = [{"constraint_name": "fact_visits_pk", "constraint_type": "PRIMARY KEY", "column_name": "visit_id",
-                 "ref_catalog": None, "ref_schema": None, "ref_table": None, "ref_column": None}]
+    existing = [
+        {
+            "constraint_name": "fact_visits_pk",
+            "constraint_type": "PRIMARY KEY",
+            "column_name": "visit_id",
+            "ref_catalog": None,
+            "ref_schema": None,
+            "ref_table": None,
+            "ref_column": None,
+        }
+    ]
     rec = Recorder({"information_schema.table_constraints": existing})
     rt = DatabricksRuntime(spark=None, sql=rec)  # type: ignore[arg-type]
     rt.declare_keys("m.v.fact_visits", ["visit_id"], [(["patient_id"], "m.v.dim_patients", ["patient_id"])])
@@ -127,8 +169,9 @@ def test_databricks_refs_and_restore_go_to_uc_names() -> None:
 class TaggedLocal(LocalRuntime):
     """A local lakehouse that also answers tag queries, as information_schema does on Databricks."""
 
-    def __init__(self, base: LocalRuntime, column_tags: dict[tuple[str, str], dict[str, str]],
-                 schema_tags: dict[str, str]) -> None:
+    def __init__(
+        self, base: LocalRuntime, column_tags: dict[tuple[str, str], dict[str, str]], schema_tags: dict[str, str]
+    ) -> None:
         super().__init__(base.spark, base.root)
         self._column_tags = column_tags
         self._schema_tags = schema_tags

@@ -29,12 +29,21 @@ def snapshot(lake: Lake) -> dict[str, list[tuple[object, ...]]]:
 def _kill_at(lake: Lake, point: str, tmp_path: Path) -> None:
     """Start `anonymizer run` in a child process, wait until it reaches ``point``, kill -9 it."""
     marker = tmp_path / "reached"
-    env = dict(os.environ, ANONYMIZER_KEY=lake.key, ANONYMIZER_FAULT_PAUSE=point, ANONYMIZER_FAULT_MARKER=str(marker),
-               PYSPARK_PYTHON=sys.executable)
+    env = dict(
+        os.environ,
+        ANONYMIZER_KEY=lake.key,
+        ANONYMIZER_FAULT_PAUSE=point,
+        ANONYMIZER_FAULT_MARKER=str(marker),
+        PYSPARK_PYTHON=sys.executable,
+    )
     # The child gets a new source so that, had it finished, the final tables would differ from now.
-    child = subprocess.Popen([sys.executable, "-m", "anonymizer.cli", "run", "--lakehouse", str(lake.root),
-                              "--run-id", f"killed-{point}"], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "anonymizer.cli", "run", "--lakehouse", str(lake.root), "--run-id", f"killed-{point}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 400
         while not marker.exists():
@@ -57,8 +66,9 @@ def _change_source(lake: Lake) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", ["anonymize:2", "check", "promote:2"])
-def test_kill_9_then_next_run_recovers(lake: Lake, tmp_path: Path, point: str,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_kill_9_then_next_run_recovers(
+    lake: Lake, tmp_path: Path, point: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     old = snapshot(lake)
     old_versions = lake.final_versions()
     _change_source(lake)
@@ -120,7 +130,10 @@ def test_leftover_staging_is_never_promoted(lake: Lake, capsys: pytest.CaptureFi
     assert lake.final_versions() == before
     # A new run rebuilds staging from scratch and publishes complete tables.
     assert lake.cli("run") == 0
-    assert lake.runtime.read(c.target_name("dim_patients")).count() == lake.runtime.read(c.source_name("dim_patients")).count()
+    assert (
+        lake.runtime.read(c.target_name("dim_patients")).count()
+        == lake.runtime.read(c.source_name("dim_patients")).count()
+    )
 
 
 def test_steps_as_separate_invocations_share_the_run_id(lake: Lake) -> None:
@@ -147,8 +160,10 @@ def test_rollback_task_restores_then_fails_the_job_run(lake: Lake, capsys: pytes
     journal = Journal(lake.runtime, c)
     journal.acquire("job-7")
     versions = lake.final_versions()
-    journal.record_many([dict(run_id="job-7", event="promote_table_begin", table=t, before=v) for t, v in versions.items()]
-                        + [dict(run_id="job-7", event="promote_begin")])
+    journal.record_many(
+        [dict(run_id="job-7", event="promote_table_begin", table=t, before=v) for t, v in versions.items()]
+        + [dict(run_id="job-7", event="promote_begin")]
+    )
     lake.runtime.sql(f"DELETE FROM {lake.runtime.ref(c.target_name('fact_visits'))}")  # half-promoted garbage
     ctx = build_context(Options(lakehouse=str(lake.root)))
     with pytest.raises(StepFailed) as info:

@@ -50,7 +50,11 @@ def run_cli(*args: str, outdir: Path, reports: Path) -> CliRun:
     env = {**os.environ, "CHECKPOINT_DISABLE": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
     proc = subprocess.run(
         [sys.executable, "-m", "policies.scan", "--outdir", str(outdir), "--reports-dir", str(reports), *args],
-        cwd=scan.REPO, env=env, capture_output=True, text=True, check=False,
+        cwd=scan.REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return CliRun(proc.returncode, proc.stdout, proc.stderr, outdir, reports)
 

@@ -22,39 +22,67 @@ CHECKOV_IDS = [f"CKV_DBX_{n}" for n in (*range(1, 19), 20)]
 # policy id -> every resource of the failing stack that must fail it (and no other resource may).
 EXPECTED_FAILURES: dict[str, set[str]] = {
     "CKV_DBX_1": {"databricks_catalog.dbx1_open_catalog", "databricks_catalog.dbx1_isolation_unset"},
-    "CKV_DBX_2": {"databricks_workspace_binding.dbx2_read_write",
-                  "databricks_workspace_binding.dbx2_binding_type_unset"},
-    "CKV_DBX_3": {"databricks_workspace_binding.dbx3_source_bound", "databricks_workspace_binding.dbx3_literal_source",
-                  "databricks_workspace_binding.dbx3_unresolvable",
-                  "databricks_catalog_workspace_binding.dbx3_legacy_source"},
-    "CKV_DBX_4": {"databricks_grant.dbx4_additive_on_catalog", "databricks_sql_permissions.dbx4_legacy_acl",
-                  "databricks_grants.dbx4_duplicate_a", "databricks_grants.dbx4_duplicate_b"},
+    "CKV_DBX_2": {
+        "databricks_workspace_binding.dbx2_read_write",
+        "databricks_workspace_binding.dbx2_binding_type_unset",
+    },
+    "CKV_DBX_3": {
+        "databricks_workspace_binding.dbx3_source_bound",
+        "databricks_workspace_binding.dbx3_literal_source",
+        "databricks_workspace_binding.dbx3_unresolvable",
+        "databricks_catalog_workspace_binding.dbx3_legacy_source",
+    },
+    "CKV_DBX_4": {
+        "databricks_grant.dbx4_additive_on_catalog",
+        "databricks_sql_permissions.dbx4_legacy_acl",
+        "databricks_grants.dbx4_duplicate_a",
+        "databricks_grants.dbx4_duplicate_b",
+    },
     "CKV_DBX_5": {"databricks_grants.dbx5_account_users", "databricks_grant.dbx5_users_on_location"},
-    "CKV_DBX_6": {"databricks_grants.dbx6_developers_on_source_catalog",
-                  "databricks_grants.dbx6_developers_on_source_schema",
-                  "databricks_grants.dbx6_developers_unresolved", "databricks_grants.dbx6_developers_on_location"},
+    "CKV_DBX_6": {
+        "databricks_grants.dbx6_developers_on_source_catalog",
+        "databricks_grants.dbx6_developers_on_source_schema",
+        "databricks_grants.dbx6_developers_unresolved",
+        "databricks_grants.dbx6_developers_on_location",
+    },
     "CKV_DBX_7": {"databricks_grants.dbx7_developers_modify", "databricks_grants.dbx7_developers_read_volume"},
     "CKV_DBX_8": {"databricks_grants.dbx8_developers_on_staging", "databricks_grants.dbx8_developers_catalog_select"},
     "CKV_DBX_9": {"databricks_grants.dbx9_sp_all_privileges", "databricks_grants.dbx9_stewards_manage"},
-    "CKV_DBX_10": {"databricks_secret.dbx10_literal", "databricks_secret.dbx10_variable_default",
-                   "databricks_secret.dbx10_mixed_literal"},
+    "CKV_DBX_10": {
+        "databricks_secret.dbx10_literal",
+        "databricks_secret.dbx10_variable_default",
+        "databricks_secret.dbx10_mixed_literal",
+    },
     "CKV_DBX_11": {"databricks_secret_acl.dbx11_write", "databricks_secret_acl.dbx11_manage"},
     "CKV_DBX_12": {"databricks_secret_acl.dbx12_users"},
     "CKV_DBX_13": {"databricks_job.dbx13_no_run_as", "databricks_job.dbx13_run_as_user"},
     "CKV_DBX_14": {"databricks_job.dbx14_no_failure_notification"},
     "CKV_DBX_15": {"databricks_job.dbx15_concurrency_unset", "databricks_job.dbx15_parallel_runs"},
-    "CKV_DBX_16": {"databricks_job.dbx16_standard_cluster", "databricks_job.dbx16_existing_cluster",
-                   "databricks_cluster.dbx16_cluster_mode_unset"},
+    "CKV_DBX_16": {
+        "databricks_job.dbx16_standard_cluster",
+        "databricks_job.dbx16_existing_cluster",
+        "databricks_cluster.dbx16_cluster_mode_unset",
+    },
     "CKV_DBX_17": {"databricks_job.dbx17_dbfs_init_script", "databricks_cluster.dbx17_cluster_file_on_dbfs"},
-    "CKV_DBX_18": {"databricks_job.dbx18_dbfs_wheel", "databricks_job.dbx18_unversioned_wheel",
-                   "databricks_job.dbx18_workspace_wheel", "databricks_job.dbx18_pypi_library",
-                   "databricks_job.dbx18_unresolved_wheel"},
-    "CKV_DBX_20": {"databricks_job.dbx20_no_permissions", "databricks_job.dbx20_two_permission_sets",
-                   "databricks_permissions.dbx20_developers_manage_run",
-                   "databricks_permissions.dbx20_all_users_manage_run", "databricks_permissions.dbx20_sp_can_manage",
-                   "databricks_permissions.dbx20_stewards_can_manage", "databricks_permissions.dbx20_group_owner",
-                   "databricks_permissions.dbx20_user_owner", "databricks_permissions.dbx20_unresolved_manager",
-                   "databricks_permissions.dbx20_unknown_level"},
+    "CKV_DBX_18": {
+        "databricks_job.dbx18_dbfs_wheel",
+        "databricks_job.dbx18_unversioned_wheel",
+        "databricks_job.dbx18_workspace_wheel",
+        "databricks_job.dbx18_pypi_library",
+        "databricks_job.dbx18_unresolved_wheel",
+    },
+    "CKV_DBX_20": {
+        "databricks_job.dbx20_no_permissions",
+        "databricks_job.dbx20_two_permission_sets",
+        "databricks_permissions.dbx20_developers_manage_run",
+        "databricks_permissions.dbx20_all_users_manage_run",
+        "databricks_permissions.dbx20_sp_can_manage",
+        "databricks_permissions.dbx20_stewards_can_manage",
+        "databricks_permissions.dbx20_group_owner",
+        "databricks_permissions.dbx20_user_owner",
+        "databricks_permissions.dbx20_unresolved_manager",
+        "databricks_permissions.dbx20_unknown_level",
+    },
 }
 
 
@@ -123,12 +151,19 @@ def test_details_say_what_is_wrong(fixture_run: scan.CheckovRun) -> None:
 
 def test_job_acl_rule_ignores_permissions_on_other_objects(fixture_run: scan.CheckovRun) -> None:
     """A cluster ACL is not a job ACL: CKV_DBX_20 must neither pass nor fail it (so it cannot hide a job's)."""
-    results = [f for f in (*fixture_run.passed, *fixture_run.failed)
-               if f.check_id == "CKV_DBX_20" and f.address == "databricks_permissions.debug_cluster"]
+    results = [
+        f
+        for f in (*fixture_run.passed, *fixture_run.failed)
+        if f.check_id == "CKV_DBX_20" and f.address == "databricks_permissions.debug_cluster"
+    ]
     assert results == []
     passed = {f.address for f in fixture_run.passed if f.check_id == "CKV_DBX_20" and f.stack == PASS_STACK}
-    assert {"databricks_job.anonymize", "databricks_job.report", "databricks_permissions.anonymize_job",
-            "databricks_permissions.report_job"} <= passed
+    assert {
+        "databricks_job.anonymize",
+        "databricks_job.report",
+        "databricks_permissions.anonymize_job",
+        "databricks_permissions.report_job",
+    } <= passed
 
 
 def test_literal_secret_values_never_reach_the_reports(fixture_run: scan.CheckovRun) -> None:

@@ -20,8 +20,12 @@ def test_failing_stacks_exit_1_and_print_id_address_and_construct(failing_scan: 
     lines = [line for line in failing_scan.stdout.splitlines() if line.startswith("FAILED ")]
     expected = sum(len(v) for v in EXPECTED_FAILURES.values()) + 2  # + CKV_DBX_19 on both failing stacks
     assert len(lines) == expected
-    assert any(line.startswith("FAILED CKV_DBX_6 databricks_grants.dbx6_developers_on_source_schema "
-                               f"[{FAIL_STACK}/dbx6/source_schema] ") for line in lines)
+    assert any(
+        line.startswith(
+            f"FAILED CKV_DBX_6 databricks_grants.dbx6_developers_on_source_schema [{FAIL_STACK}/dbx6/source_schema] "
+        )
+        for line in lines
+    )
 
 
 def test_backend_rule_fails_local_and_unencrypted_state(failing_scan: CliRun) -> None:

@@ -66,8 +66,9 @@ def test_pull_requests_run_tests_synth_and_the_gate_in_order(pr: dict[str, Any])
 
 
 def test_sarif_upload_reads_the_file_the_gate_writes(pr: dict[str, Any]) -> None:
-    uploads = [step for _, step in _steps(pr) if str(step.get("uses", "")).startswith(
-        "github/codeql-action/upload-sarif@")]
+    uploads = [
+        step for _, step in _steps(pr) if str(step.get("uses", "")).startswith("github/codeql-action/upload-sarif@")
+    ]
     assert len(uploads) == 1
     expected = (scan.DEFAULT_REPORTS / "results_sarif.sarif").relative_to(scan.REPO)
     assert Path(uploads[0]["with"]["sarif_file"]) == expected
@@ -82,16 +83,18 @@ def test_plan_needs_credentials_and_says_so_when_missing(pr: dict[str, Any]) -> 
     assert "::notice" in detect["run"] and "GITHUB_STEP_SUMMARY" in detect["run"]
     gated = steps[1:]
     assert all("steps.creds.outputs.mode != 'none'" in s.get("if", "") for s in gated)
-    assert any("terraform -chdir=\"$dir\" plan" in s.get("run", "") for s in gated)
+    assert any('terraform -chdir="$dir" plan' in s.get("run", "") for s in gated)
     comment = [s for s in gated if str(s.get("uses", "")).startswith("actions/github-script@")]
     assert len(comment) == 1 and "createComment" in comment[0]["with"]["script"]
 
 
 def test_deploy_applies_only_behind_an_environment_after_the_gate(deploy: dict[str, Any]) -> None:
     assert deploy["on"]["push"]["branches"] == ["main"]
-    applying = [job_id for job_id, job in deploy["jobs"].items()
-                if any("apply" in step.get("run", "") and "terraform" in step.get("run", "")
-                       for step in job.get("steps", []))]
+    applying = [
+        job_id
+        for job_id, job in deploy["jobs"].items()
+        if any("apply" in step.get("run", "") and "terraform" in step.get("run", "") for step in job.get("steps", []))
+    ]
     assert applying == ["apply"]
     apply = deploy["jobs"]["apply"]
     assert apply["environment"]["name"] == "production"

@@ -74,8 +74,15 @@ if TYPE_CHECKING:
 
 TEN_MILLION = 10_000_000
 # Timed variants, in the (interleaved) order they run. SCALING_CORE is what the scaling ratio needs.
-VARIANTS = ("copy", "seed_baseline", "udf_baseline", "anonymize_udf_subset", "anonymize_engine", "anonymize",
-            "full_run")
+VARIANTS = (
+    "copy",
+    "seed_baseline",
+    "udf_baseline",
+    "anonymize_udf_subset",
+    "anonymize_engine",
+    "anonymize",
+    "full_run",
+)
 SCALING_CORE = frozenset({"copy", "anonymize_engine", "anonymize"})
 WARMUP_VISITS = 2_000
 DATA_SEED = 42
@@ -127,7 +134,7 @@ def _children(pid: int) -> list[int]:
         except OSError:
             continue
         # the command name may contain spaces and parentheses: the fields after the last ')' are fixed
-        fields = stat[stat.rfind(")") + 2:].split()
+        fields = stat[stat.rfind(")") + 2 :].split()
         if len(fields) > 1 and int(fields[1]) == pid:
             kids.append(int(entry.name))
     return kids
@@ -242,7 +249,9 @@ def pk_collisions(df: DataFrame, primary_key: list[str]) -> int:
     """Rows minus distinct primary keys: how many rows lost a unique identity."""
     from pyspark.sql import functions as F
 
-    row = df.agg(F.count(F.lit(1)).alias("rows"), F.count_distinct(*[F.col(c) for c in primary_key]).alias("d")).collect()[0]
+    row = df.agg(
+        F.count(F.lit(1)).alias("rows"), F.count_distinct(*[F.col(c) for c in primary_key]).alias("d")
+    ).collect()[0]
     return int(row["rows"]) - int(row["d"])
 
 
@@ -396,8 +405,9 @@ class Bench:
         if not key_file.exists():
             key_file.write_text(self.key_text + "\n")
             key_file.chmod(0o600)
-        return build_context(Options(lakehouse=str(lakehouse), key_file=str(key_file),
-                                     report_dir=str(lakehouse / "reports")))
+        return build_context(
+            Options(lakehouse=str(lakehouse), key_file=str(key_file), report_dir=str(lakehouse / "reports"))
+        )
 
     def log(self) -> Any:
         from anonymizer.pipeline import StepLog
@@ -412,8 +422,14 @@ class Bench:
         lakehouse.mkdir(parents=True)
         runtime = self.runtime(lakehouse)
         started = time.perf_counter()
-        counts = generate(runtime, self.contract, Sizes.for_visits(visits), DATA_SEED, lakehouse / "_scratch",
-                          progress=(lambda t: _say(t.strip())) if self.verbose else (lambda _t: None))
+        counts = generate(
+            runtime,
+            self.contract,
+            Sizes.for_visits(visits),
+            DATA_SEED,
+            lakehouse / "_scratch",
+            progress=(lambda t: _say(t.strip())) if self.verbose else (lambda _t: None),
+        )
         return time.perf_counter() - started, counts
 
     def variants(self, lakehouse: Path, counts: dict[str, int], only: frozenset[str] | None = None) -> list[Variant]:
@@ -497,10 +513,12 @@ class Bench:
             "copy": lambda: per_table("copy", lambda df, _t: df),
             "seed_baseline": lambda: per_table("seed_baseline", lambda df, t: seed_anonymize(df, tagged[t], self.salt)),
             "udf_baseline": lambda: on_subset("udf_baseline", lambda df: udf_anonymize(df, self.salt)),
-            "anonymize_udf_subset": lambda: on_subset("anonymize_udf_subset",
-                                                      lambda df: anonymize_table(df, contract, UDF_TABLE, keyring)),
-            "anonymize_engine": lambda: per_table("anonymize_engine",
-                                                  lambda df, t: anonymize_table(df, contract, t, keyring)),
+            "anonymize_udf_subset": lambda: on_subset(
+                "anonymize_udf_subset", lambda df: anonymize_table(df, contract, UDF_TABLE, keyring)
+            ),
+            "anonymize_engine": lambda: per_table(
+                "anonymize_engine", lambda df, t: anonymize_table(df, contract, t, keyring)
+            ),
             "anonymize": anonymize,
             "full_run": full_run,
         }
@@ -567,6 +585,7 @@ def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
     ``dim_patients`` subset. ``anonymize_vs_udf_same_rows`` compares our engine with the UDF on the very same
     subset rows and columns (the stricter, like-for-like comparison).
     """
+
     def per_row(name: str) -> float:
         return float(results[name]["seconds"]) / float(results[name]["rows"])
 
@@ -578,8 +597,11 @@ def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
         "engine_vs_copy": ("anonymize_engine", "copy", 3),
         "anonymize_vs_udf_same_rows": ("udf_baseline", "anonymize_udf_subset", 2),
     }
-    return {name: round(per_row(a) / per_row(b), digits) for name, (a, b, digits) in wanted.items()
-            if a in results and b in results}
+    return {
+        name: round(per_row(a) / per_row(b), digits)
+        for name, (a, b, digits) in wanted.items()
+        if a in results and b in results
+    }
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -593,8 +615,14 @@ def measure_synth(outdir: Path) -> tuple[float | None, str]:
         return None, "infra/synth.py not found (bench run outside the repository)"
     env = {**os.environ, "CHECKPOINT_DISABLE": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "infra.synth", "--outdir", str(outdir)], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "infra.synth", "--outdir", str(outdir)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     took = time.perf_counter() - started
     if proc.returncode != 0:
         return None, f"infra.synth exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-300:]}"
@@ -604,10 +632,16 @@ def measure_synth(outdir: Path) -> tuple[float | None, str]:
 def git_revision() -> str | None:
     """The commit the numbers belong to (with ``+dirty`` when the job's sources differ from it)."""
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "jobs/src"], cwd=REPO_ROOT, capture_output=True,
-                               text=True, check=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "jobs/src"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
     return rev + ("+dirty" if dirty else "")
@@ -684,10 +718,12 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         value = values[key]
         if key == "scaling":  # allowed growth is 1.1 x the row factor: x11 time for x10 rows
             threshold = round(threshold * scale["rows_factor"], 3) if scale else threshold
-        met = None if value is None else (value <= threshold if op == "<=" else value < threshold if op == "<"
-                                          else value >= threshold)
-        out.append({"target": key, "description": text, "threshold": f"{op} {threshold:g}", "value": value,
-                    "met": met})
+        met = (
+            None
+            if value is None
+            else (value <= threshold if op == "<=" else value < threshold if op == "<" else value >= threshold)
+        )
+        out.append({"target": key, "description": text, "threshold": f"{op} {threshold:g}", "value": value, "met": met})
     return out
 
 
@@ -707,25 +743,40 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = ["# Anonymization benchmark", "", f"Command: `{report['command']}` (code at {report['machine'].get('git')})",
-             ""]
+    lines = [
+        "# Anonymization benchmark",
+        "",
+        f"Command: `{report['command']}` (code at {report['machine'].get('git')})",
+        "",
+    ]
     m = report["machine"]
-    lines += [f"Machine: {m['nproc']} cores, {m['ram_gib']} GiB RAM, {m['platform']}; Python {m['python']}, "
-              f"Java {m['java']}, Spark {m['spark']} ({m['spark_master']}, {m['shuffle_partitions']} shuffle "
-              f"partitions, driver {m['driver_memory']}), delta-spark {m['delta-spark']}, pandas {m['pandas']}, "
-              f"pyarrow {m['pyarrow']}, numpy {m['numpy']}, Faker {m['Faker']}.", ""]
-    lines += [f"Median of {report['repeats']} interleaved runs after a warm-up; peak RSS = driver Python + JVM "
-              "high-water mark per run (max over runs); tree RSS adds the Python workers (sampled).", ""]
+    lines += [
+        f"Machine: {m['nproc']} cores, {m['ram_gib']} GiB RAM, {m['platform']}; Python {m['python']}, "
+        f"Java {m['java']}, Spark {m['spark']} ({m['spark_master']}, {m['shuffle_partitions']} shuffle "
+        f"partitions, driver {m['driver_memory']}), delta-spark {m['delta-spark']}, pandas {m['pandas']}, "
+        f"pyarrow {m['pyarrow']}, numpy {m['numpy']}, Faker {m['Faker']}.",
+        "",
+    ]
+    lines += [
+        f"Median of {report['repeats']} interleaved runs after a warm-up; peak RSS = driver Python + JVM "
+        "high-water mark per run (max over runs); tree RSS adds the Python workers (sampled).",
+        "",
+    ]
     for scale in report["scales"]:
         rows = scale["rows"]
-        lines += [f"## {scale['visits']:,} visits ({rows['total']:,} rows in four tables)", "",
-                  "| variant | seconds (median) | runs | rows | rows/s | peak RSS MB | peak tree RSS MB |",
-                  "|---|---:|---|---:|---:|---:|---:|"]
+        lines += [
+            f"## {scale['visits']:,} visits ({rows['total']:,} rows in four tables)",
+            "",
+            "| variant | seconds (median) | runs | rows | rows/s | peak RSS MB | peak tree RSS MB |",
+            "|---|---:|---|---:|---:|---:|---:|",
+        ]
         for name, res in scale["results"].items():
             runs = ", ".join(f"{s:.2f}" for s in res["runs"])
-            lines.append(f"| {VARIANT_LABELS.get(name, name)} | {res['seconds']:.2f} | {runs} | {res['rows']:,} | "
-                         f"{_fmt(res['rows_per_s'], 0)} | {_fmt(res['peak_rss_mb'], 0)} | "
-                         f"{_fmt(res['peak_tree_rss_mb'], 0)} |")
+            lines.append(
+                f"| {VARIANT_LABELS.get(name, name)} | {res['seconds']:.2f} | {runs} | {res['rows']:,} | "
+                f"{_fmt(res['rows_per_s'], 0)} | {_fmt(res['peak_rss_mb'], 0)} | "
+                f"{_fmt(res['peak_tree_rss_mb'], 0)} |"
+            )
         lines += ["", "| ratio | value |", "|---|---:|"]
         lines += [f"| {k} | {v:g} |" for k, v in scale["ratios"].items()]
         gen = scale["generation"]
@@ -733,12 +784,15 @@ def markdown(report: dict[str, Any]) -> str:
         if scale["seed_pk_collisions_by_table"] is not None:
             coll = ", ".join(f"{t} {n:,}" for t, n in scale["seed_pk_collisions_by_table"].items())
             lines.append(f"Seed job primary-key collisions: **{scale['seed_pk_collisions']:,}** ({coll}).")
-        lines += [f"Synthetic generation: {gen['rows']:,} rows in {gen['seconds']:.2f} s "
-                  f"({gen['rows_per_s']:,.0f} rows/s)."]
+        lines += [
+            f"Synthetic generation: {gen['rows']:,} rows in {gen['seconds']:.2f} s ({gen['rows_per_s']:,.0f} rows/s)."
+        ]
         load = scale.get("load_average_1m")
         if load:
-            lines.append(f"1-minute load average before/after: {load['before']} / {load['after']} "
-                         "(the bench alone keeps it near 2 on 2 cores; more means other processes competed).")
+            lines.append(
+                f"1-minute load average before/after: {load['before']} / {load['after']} "
+                "(the bench alone keeps it near 2 on 2 cores; more means other processes competed)."
+            )
         lines.append("")
         parts = {n: r["parts"] for n, r in scale["results"].items() if "parts" in r}
         if parts:
@@ -747,10 +801,17 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append("")
     if report.get("scaling"):
         s = report["scaling"]
-        grown = ", ".join(f"{VARIANT_LABELS[n]} x{s[f'{n}_time_ratio']:g}" for n in ("copy", "anonymize_engine",
-                          "anonymize", "full_run") if s.get(f"{n}_time_ratio") is not None)
-        lines += [f"## Scaling {s['from_visits']:,} -> {s['to_visits']:,} visits (rows x{s['rows_factor']:g})", "",
-                  f"Time ratio: {grown} (allowed x{s['allowed_time_ratio']:g}).", ""]
+        grown = ", ".join(
+            f"{VARIANT_LABELS[n]} x{s[f'{n}_time_ratio']:g}"
+            for n in ("copy", "anonymize_engine", "anonymize", "full_run")
+            if s.get(f"{n}_time_ratio") is not None
+        )
+        lines += [
+            f"## Scaling {s['from_visits']:,} -> {s['to_visits']:,} visits (rows x{s['rows_factor']:g})",
+            "",
+            f"Time ratio: {grown} (allowed x{s['allowed_time_ratio']:g}).",
+            "",
+        ]
     lines += ["## Targets", "", "| target | value | met |", "|---|---:|---|"]
     for t in report["targets"]:
         met = "not measured" if t["met"] is None else ("pass" if t["met"] else "MISS")
@@ -812,10 +873,18 @@ def main(args: argparse.Namespace) -> int:
     own_session = SparkSession.getActiveSession() is None
     spark = local_spark("anonymizer-bench")
     try:
-        bench = Bench(spark=spark, contract=load_contract(), key_text=generate_key_text(), salt=secrets.token_hex(16),
-                      probe=MemoryProbe(), repeats=args.repeats, udf_rows=args.udf_rows, workdir=workdir,
-                      verbose=bool(getattr(args, "verbose", False)),
-                      precreate=not getattr(args, "no_warmup", False))
+        bench = Bench(
+            spark=spark,
+            contract=load_contract(),
+            key_text=generate_key_text(),
+            salt=secrets.token_hex(16),
+            probe=MemoryProbe(),
+            repeats=args.repeats,
+            udf_rows=args.udf_rows,
+            workdir=workdir,
+            verbose=bool(getattr(args, "verbose", False)),
+            precreate=not getattr(args, "no_warmup", False),
+        )
         chosen = _chosen_variants(getattr(args, "variants", None))
         if getattr(args, "no_warmup", False):
             _say("no warm-up (--no-warmup): the first runs pay JIT and first-commit costs")
@@ -846,8 +915,13 @@ def write_outputs(report: dict[str, Any], json_path: Path, md_path: Path) -> Non
     md_path.write_text(markdown(report))
 
 
-def build_report(args: argparse.Namespace, per_scale: list[dict[str, Any]], synth_seconds: float | None,
-                 synth_note: str, machine: dict[str, Any]) -> dict[str, Any]:
+def build_report(
+    args: argparse.Namespace,
+    per_scale: list[dict[str, Any]],
+    synth_seconds: float | None,
+    synth_note: str,
+    machine: dict[str, Any],
+) -> dict[str, Any]:
     """The JSON report: the first scale's numbers at the top level, every scale under ``scales``."""
     primary = per_scale[0]
     report: dict[str, Any] = {

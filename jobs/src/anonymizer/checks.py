@@ -28,8 +28,19 @@ FORMATS = {
 }
 # Chance that a replacement equals its own source value: pools hold >= 1,000 values; FPE domains are >= 10^4.
 # Conservative: first-name pool ~700, last ~1,000, cities/organizations ~3,000, addresses ~10,000 values.
-CHANCE = {"person_name": 1e-4, "first_name": 2e-3, "last_name": 1e-3, "organization_name": 1e-3,
-          "address": 2e-4, "city": 1e-3, "ssn": 1e-6, "phone": 1e-4, "email": 0.0, "hash": 0.0, "key": 1e-4}
+CHANCE = {
+    "person_name": 1e-4,
+    "first_name": 2e-3,
+    "last_name": 1e-3,
+    "organization_name": 1e-3,
+    "address": 2e-4,
+    "city": 1e-3,
+    "ssn": 1e-6,
+    "phone": 1e-4,
+    "email": 0.0,
+    "hash": 0.0,
+    "key": 1e-4,
+}
 PII_CLASSES = ("direct_identifier", "quasi_identifier", "sensitive")
 
 
@@ -88,11 +99,22 @@ def check_structure(ctx: CheckContext, table: str) -> None:
     """Types and nullability of staging equal the contract (hence the source)."""
     live = {c.name: c for c in ctx.runtime.columns(ctx.contract.staging_name(table))}
     spec = ctx.contract.tables[table].columns
-    bad = [f"{n}: {live[n].type if n in live else 'missing'}/{'null' if n in live and live[n].nullable else 'not null'}"
-           for n, c in spec.items() if n not in live or live[n].type != c.sql_type.name or live[n].nullable != c.nullable]
+    bad = [
+        f"{n}: {live[n].type if n in live else 'missing'}/{'null' if n in live and live[n].nullable else 'not null'}"
+        for n, c in spec.items()
+        if n not in live or live[n].type != c.sql_type.name or live[n].nullable != c.nullable
+    ]
     extra = [n for n in live if n not in spec]
-    ctx.add(Check("schema_equals_contract", table, None, not bad and not extra,
-                  {"columns": len(spec), "mismatched": len(bad) + len(extra)}, "; ".join(bad + extra)))
+    ctx.add(
+        Check(
+            "schema_equals_contract",
+            table,
+            None,
+            not bad and not extra,
+            {"columns": len(spec), "mismatched": len(bad) + len(extra)},
+            "; ".join(bad + extra),
+        )
+    )
 
 
 def check_counts(ctx: CheckContext, table: str) -> dict[str, int]:
@@ -104,16 +126,36 @@ def check_counts(ctx: CheckContext, table: str) -> dict[str, int]:
     stg_df = _stg(ctx, table)
     pk = spec.primary_key
     stg = stg_df.agg(*aggs, F.count_distinct(*[F.col(c) for c in pk]).alias("__distinct_pk")).collect()[0].asDict()
-    ctx.add(Check("row_count_equal", table, None, src["__rows"] == stg["__rows"],
-                  {"source": src["__rows"], "staging": stg["__rows"]}))
+    ctx.add(
+        Check(
+            "row_count_equal",
+            table,
+            None,
+            src["__rows"] == stg["__rows"],
+            {"source": src["__rows"], "staging": stg["__rows"]},
+        )
+    )
     diffs = {c: (src[c] or 0, stg[c] or 0) for c in cols if (src[c] or 0) != (stg[c] or 0)}
-    ctx.add(Check("null_counts_equal", table, None, not diffs,
-                  {"columns": len(cols), "differing": len(diffs)},
-                  "; ".join(f"{c}: source {a} vs staging {b}" for c, (a, b) in diffs.items())))
+    ctx.add(
+        Check(
+            "null_counts_equal",
+            table,
+            None,
+            not diffs,
+            {"columns": len(cols), "differing": len(diffs)},
+            "; ".join(f"{c}: source {a} vs staging {b}" for c, (a, b) in diffs.items()),
+        )
+    )
     pk_nulls = sum(stg[c] or 0 for c in pk)
-    ctx.add(Check("primary_key_unique", table, ",".join(pk),
-                  stg["__distinct_pk"] == stg["__rows"] and pk_nulls == 0,
-                  {"rows": stg["__rows"], "distinct": stg["__distinct_pk"], "nulls": pk_nulls}))
+    ctx.add(
+        Check(
+            "primary_key_unique",
+            table,
+            ",".join(pk),
+            stg["__distinct_pk"] == stg["__rows"] and pk_nulls == 0,
+            {"rows": stg["__rows"], "distinct": stg["__distinct_pk"], "nulls": pk_nulls},
+        )
+    )
     return {"rows": int(stg["__rows"])}
 
 
@@ -124,9 +166,14 @@ def _orphans_and_joined(child: DataFrame, parent: DataFrame, cols: list[str], pc
         present = present.where(F.col(c).isNotNull())
     p = parent.select(*[F.col(pc).alias(f"__p{i}") for i, pc in enumerate(pcols)], F.lit(1).alias("__hit"))
     cond = [present[c] == p[f"__p{i}"] for i, c in enumerate(cols)]
-    row = present.join(p, cond, "left").agg(
-        F.sum(F.col("__hit").isNull().cast("long")).alias("orphans"),
-        F.sum(F.col("__hit").isNotNull().cast("long")).alias("joined")).collect()[0]
+    row = (
+        present.join(p, cond, "left")
+        .agg(
+            F.sum(F.col("__hit").isNull().cast("long")).alias("orphans"),
+            F.sum(F.col("__hit").isNotNull().cast("long")).alias("joined"),
+        )
+        .collect()[0]
+    )
     return int(row["orphans"] or 0), int(row["joined"] or 0)
 
 
@@ -136,9 +183,21 @@ def check_foreign_keys(ctx: CheckContext, table: str) -> None:
         parent = fk.references.table
         s_orph, s_join = _orphans_and_joined(_src(ctx, table), _src(ctx, parent), fk.columns, fk.references.columns)
         t_orph, t_join = _orphans_and_joined(_stg(ctx, table), _stg(ctx, parent), fk.columns, fk.references.columns)
-        ctx.add(Check("foreign_key_integrity", table, ",".join(fk.columns), s_orph == t_orph and s_join == t_join,
-                      {"parent": parent, "source_orphans": s_orph, "staging_orphans": t_orph,
-                       "source_joined": s_join, "staging_joined": t_join}))
+        ctx.add(
+            Check(
+                "foreign_key_integrity",
+                table,
+                ",".join(fk.columns),
+                s_orph == t_orph and s_join == t_join,
+                {
+                    "parent": parent,
+                    "source_orphans": s_orph,
+                    "staging_orphans": t_orph,
+                    "source_joined": s_join,
+                    "staging_joined": t_join,
+                },
+            )
+        )
 
 
 def _aligned(ctx: CheckContext, table: str) -> DataFrame:
@@ -157,8 +216,7 @@ def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
     spec = ctx.contract.tables[table]
     aligned = _aligned(ctx, table)
     aggs = [F.count(F.lit(1)).alias("__aligned")]
-    pii = [c for c, col in spec.columns.items()
-           if col.classification in PII_CLASSES and col.strategy in CHANCE]
+    pii = [c for c, col in spec.columns.items() if col.classification in PII_CLASSES and col.strategy in CHANCE]
     for c in pii:
         aggs.append(F.sum((F.col(f"s__{c}") == F.col(f"t__{c}")).cast("long")).alias(f"same__{c}"))
     shifts = {}
@@ -173,16 +231,26 @@ def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
     for c, col in spec.columns.items():
         pattern = FORMATS.get(col.strategy)
         if pattern:
-            aggs.append(F.sum((F.col(f"t__{c}").isNotNull() & ~F.col(f"t__{c}").rlike(pattern)).cast("long"))
-                        .alias(f"badfmt__{c}"))
+            aggs.append(
+                F.sum((F.col(f"t__{c}").isNotNull() & ~F.col(f"t__{c}").rlike(pattern)).cast("long")).alias(
+                    f"badfmt__{c}"
+                )
+            )
         if col.strategy == "phone":
             # Digits encrypted, everything else kept: the non-digit skeleton and the length are unchanged.
             skeleton = F.regexp_replace(F.col(f"s__{c}"), r"\d", "9") == F.regexp_replace(F.col(f"t__{c}"), r"\d", "9")
             aggs.append(F.sum((~skeleton).cast("long")).alias(f"badfmt__{c}"))
     stats = aligned.agg(*aggs).collect()[0].asDict()
-    ctx.add(Check("rows_aligned", table, None, stats["__aligned"] == rows,
-                  {"aligned": stats["__aligned"], "rows": rows},
-                  "" if stats["__aligned"] == rows else "staged keys are not the keyed permutation of the source keys"))
+    ctx.add(
+        Check(
+            "rows_aligned",
+            table,
+            None,
+            stats["__aligned"] == rows,
+            {"aligned": stats["__aligned"], "rows": rows},
+            "" if stats["__aligned"] == rows else "staged keys are not the keyed permutation of the source keys",
+        )
+    )
     for c in pii:
         same = int(stats[f"same__{c}"] or 0)
         bound = allowed_chance(rows, CHANCE[spec.columns[c].strategy])
@@ -190,7 +258,11 @@ def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
     for c, max_days in shifts.items():
         lo, hi = stats[f"min__{c}"], stats[f"max__{c}"]
         ok = lo is None or (lo >= -max_days and hi <= -1)
-        ctx.add(Check("date_shift_in_bounds", table, c, ok, {"min_days": lo, "max_days": hi, "allowed": f"[-{max_days}, -1]"}))
+        ctx.add(
+            Check(
+                "date_shift_in_bounds", table, c, ok, {"min_days": lo, "max_days": hi, "allowed": f"[-{max_days}, -1]"}
+            )
+        )
     for key in [k for k in stats if k.startswith("badfmt__")]:
         c = key.split("__", 1)[1]
         bad = int(stats[key] or 0)
@@ -212,8 +284,15 @@ def check_pii_overlap(ctx: CheckContext, table: str) -> None:
         stg = _stg(ctx, table).select(F.col(c).alias("v")).where(F.col("v").isNotNull()).distinct()
         overlap = stg.join(src, "v", "left_semi").count()
         blocking = col.strategy in ("hash", "email")
-        ctx.add(Check("pii_value_overlap", table, c, not (blocking and overlap), {"overlapping_values": overlap,
-                      "blocking": blocking}))
+        ctx.add(
+            Check(
+                "pii_value_overlap",
+                table,
+                c,
+                not (blocking and overlap),
+                {"overlapping_values": overlap, "blocking": blocking},
+            )
+        )
 
 
 def check_entity_intervals(ctx: CheckContext) -> None:
@@ -234,13 +313,21 @@ def check_entity_intervals(ctx: CheckContext) -> None:
                         ch, pa = read(ctx, table), read(ctx, parent)
                         pa = pa.select(*[F.col(x).alias(f"__p_{x}") for x in pa.columns])
                         cond = [ch[a] == pa[f"__p_{b}"] for a, b in zip(fk.columns, fk.references.columns, strict=True)]
-                        j = ch.join(pa, cond).select(F.datediff(F.col(cc).cast("date"), F.col(f"__p_{pc}").cast("date")).alias("d"))
+                        j = ch.join(pa, cond).select(
+                            F.datediff(F.col(cc).cast("date"), F.col(f"__p_{pc}").cast("date")).alias("d")
+                        )
                         counts.append(j.groupBy("d").count())
                     s, t = counts
-                    mism = s.join(t.withColumnRenamed("count", "t"), "d", "full_outer") \
-                        .where(F.coalesce(F.col("count"), F.lit(0)) != F.coalesce(F.col("t"), F.lit(0))).count()
-                    ctx.add(Check("interval_preserved", table, f"{cc}-{parent}.{pc}", mism == 0,
-                                  {"differing_intervals": mism}))
+                    mism = (
+                        s.join(t.withColumnRenamed("count", "t"), "d", "full_outer")
+                        .where(F.coalesce(F.col("count"), F.lit(0)) != F.coalesce(F.col("t"), F.lit(0)))
+                        .count()
+                    )
+                    ctx.add(
+                        Check(
+                            "interval_preserved", table, f"{cc}-{parent}.{pc}", mism == 0, {"differing_intervals": mism}
+                        )
+                    )
 
 
 SEED_VALIDATION = """
@@ -262,7 +349,12 @@ assert_true(
 def check_seed_validation(ctx: CheckContext) -> None:
     """The seed project's validation assertions (counts, joined count) as Spark SQL with assert_true."""
     c = ctx.contract
-    needed = {"doctors": "dim_doctors", "patients": "dim_patients", "hospitals": "dim_hospitals", "visits": "fact_visits"}
+    needed = {
+        "doctors": "dim_doctors",
+        "patients": "dim_patients",
+        "hospitals": "dim_hospitals",
+        "visits": "fact_visits",
+    }
     if not all(t in c.tables for t in needed.values()):
         return
     refs = {}

@@ -111,8 +111,9 @@ def write_run_report(ctx: Context, run_id: str, log: StepLog | None = None) -> d
     from anonymizer.report import build_report, write_report
 
     journal = journal_for(ctx)
-    report = build_report(ctx.contract, ctx.contract_sha256, run_id, journal.events(run_id),
-                          log.durations if log else None)
+    report = build_report(
+        ctx.contract, ctx.contract_sha256, run_id, journal.events(run_id), log.durations if log else None
+    )
     json_path, md_path = write_report(report, report_dir(ctx))
     _progress(f"report: {json_path} and {md_path}")
     return report
@@ -149,8 +150,10 @@ def run_pipeline(ctx: Context, run_id: str, log: StepLog, *, allow_empty: bool =
 def cmd_run(args: argparse.Namespace) -> int:
     ctx = build_context(options(args))
     run_id = _run_id(ctx)
-    _progress(f"run {run_id}: {ctx.contract.source.catalog}.{ctx.contract.source.schema_} -> "
-              f"{ctx.contract.target.catalog}.{ctx.contract.target.schema_}")
+    _progress(
+        f"run {run_id}: {ctx.contract.source.catalog}.{ctx.contract.source.schema_} -> "
+        f"{ctx.contract.target.catalog}.{ctx.contract.target.schema_}"
+    )
     report = run_pipeline(ctx, run_id, StepLog(_progress), allow_empty=bool(args.allow_empty))
     _progress(f"run {run_id}: {report['status']}")
     return EXIT_OK
@@ -236,14 +239,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anonymizer", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str, steps: bool = True) -> argparse.ArgumentParser:
+    def add(
+        name: str, fn: Callable[[argparse.Namespace], int], help_: str, steps: bool = True
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         common(p, steps=steps)
         p.set_defaults(fn=fn)
         return p
 
-    for p in (add("generate", cmd_generate, "generate synthetic production data (Faker pools + numpy)", steps=False),
-              add("demo", cmd_demo, "generate data, run the full pipeline, print the report summary and samples")):
+    for p in (
+        add("generate", cmd_generate, "generate synthetic production data (Faker pools + numpy)", steps=False),
+        add("demo", cmd_demo, "generate data, run the full pipeline, print the report summary and samples"),
+    ):
         p.add_argument("--visits", type=int, default=100_000, help="rows of fact_visits (default 100000)")
         p.add_argument("--patients", type=int, help="rows of dim_patients (default visits/5)")
         p.add_argument("--hospitals", type=int, help="rows of dim_hospitals (default visits/5000, >= 3)")
@@ -257,15 +264,18 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--to-run", help="run id to undo (default: the last published run)")
     add("report", cmd_report, "write the JSON and Markdown report of a run")
     add("run", cmd_run, "gate -> anonymize -> check -> promote in one process, rollback on failure")
-    ld = add("load", cmd_load, "import Parquet/CSV files (one per contract table) into the local source catalog",
-             steps=False)
+    ld = add(
+        "load", cmd_load, "import Parquet/CSV files (one per contract table) into the local source catalog", steps=False
+    )
     ld.add_argument("--from", dest="from_dir", required=True, help="folder with <table>.parquet|.csv files or folders")
-    cl = add("classify", cmd_classify, "print a suggested contract classification for live source tables",
-             steps=False)
+    cl = add("classify", cmd_classify, "print a suggested contract classification for live source tables", steps=False)
     cl.add_argument("--table", help="only this source table (default: every table of the source schema)")
     add("unlock", cmd_unlock, "release a run lock left by a crashed run (after checking it is dead)", steps=False)
-    bp = sub.add_parser("bench", help="benchmark anonymization against a plain copy and baselines",
-                        description="benchmark anonymization against a plain copy and baselines")
+    bp = sub.add_parser(
+        "bench",
+        help="benchmark anonymization against a plain copy and baselines",
+        description="benchmark anonymization against a plain copy and baselines",
+    )
     bp.add_argument("--visits", type=int, default=1_000_000)
     bp.add_argument("--repeats", type=int, default=3)
     bp.add_argument("--json", default="bench-results.json")
@@ -273,13 +283,25 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--udf-rows", type=int, default=200_000)
     bp.add_argument("--workdir", default=None)
     bp.add_argument("--scale-10m", action="store_true", help="also run at 10,000,000 visits and report scaling")
-    bp.add_argument("--also-visits", type=int, action="append", metavar="N",
-                    help="also run at N visits (repeatable) and report scaling against --visits")
+    bp.add_argument(
+        "--also-visits",
+        type=int,
+        action="append",
+        metavar="N",
+        help="also run at N visits (repeatable) and report scaling against --visits",
+    )
     bp.add_argument("--skip-synth", action="store_true", help="do not time `python -m infra.synth`")
-    bp.add_argument("--scaling-core", action="store_true",
-                    help="at the extra scales time only copy, engine and anonymize step (what scaling needs)")
+    bp.add_argument(
+        "--scaling-core",
+        action="store_true",
+        help="at the extra scales time only copy, engine and anonymize step (what scaling needs)",
+    )
     bp.add_argument("--variants", help="comma list: time only these variants (default: all; see anonymizer.bench)")
-    bp.add_argument("--no-warmup", action="store_true", help="skip the warm-up and the untimed pre-creation of outputs (smoke tests only)")
+    bp.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip the warm-up and the untimed pre-creation of outputs (smoke tests only)",
+    )
     bp.add_argument("--verbose", action="store_true", help="print the pipeline's step and table lines")
     bp.set_defaults(fn=cmd_bench)
     return parser

@@ -44,11 +44,20 @@ class Options:
 
 def apply_overrides(contract: Contract, opts: Options) -> Contract:
     """Return the contract with per-environment catalog/schema names (never changes classification)."""
-    source = contract.source.model_copy(update={k: v for k, v in {
-        "catalog": opts.source_catalog, "schema_": opts.source_schema}.items() if v})
-    target = contract.target.model_copy(update={k: v for k, v in {
-        "catalog": opts.target_catalog, "schema_": opts.target_schema,
-        "staging_schema": opts.staging_schema}.items() if v})
+    source = contract.source.model_copy(
+        update={k: v for k, v in {"catalog": opts.source_catalog, "schema_": opts.source_schema}.items() if v}
+    )
+    target = contract.target.model_copy(
+        update={
+            k: v
+            for k, v in {
+                "catalog": opts.target_catalog,
+                "schema_": opts.target_schema,
+                "staging_schema": opts.staging_schema,
+            }.items()
+            if v
+        }
+    )
     return contract.model_copy(update={"source": source, "target": target})
 
 

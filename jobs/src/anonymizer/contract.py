@@ -201,8 +201,9 @@ def _compose_lines(text: str, file: str) -> tuple[Any, dict[tuple[Any, ...], int
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise ContractError(file, [ContractIssue(line, None, None, f"not valid YAML ({exc})",
-                                                 "correct the YAML syntax")]) from None
+        raise ContractError(
+            file, [ContractIssue(line, None, None, f"not valid YAML ({exc})", "correct the YAML syntax")]
+        ) from None
     lines: dict[tuple[Any, ...], int] = {}
     issues: list[ContractIssue] = []
 
@@ -214,8 +215,11 @@ def _compose_lines(text: str, file: str) -> tuple[Any, dict[tuple[Any, ...], int
                 key = key_node.value
                 if key in seen:
                     table, column = _table_column((*path, key))
-                    issues.append(ContractIssue(key_node.start_mark.line + 1, table, column,
-                                                f"duplicate key '{key}'", "list each key once"))
+                    issues.append(
+                        ContractIssue(
+                            key_node.start_mark.line + 1, table, column, f"duplicate key '{key}'", "list each key once"
+                        )
+                    )
                 seen.add(key)
                 lines[(*path, key)] = key_node.start_mark.line + 1
                 walk(value_node, (*path, key))
@@ -257,8 +261,11 @@ def _semantic_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str,
         for c_name, col in table.columns.items():
             path = (*base, "columns", c_name)
             if col.strategy not in STRATEGIES:
-                yield ((*path, "strategy"), f"unknown strategy '{col.strategy}'",
-                       f"use one of: {', '.join(STRATEGIES)}")
+                yield (
+                    (*path, "strategy"),
+                    f"unknown strategy '{col.strategy}'",
+                    f"use one of: {', '.join(STRATEGIES)}",
+                )
                 continue
             try:
                 sql_type = parse_type(col.type)
@@ -269,91 +276,132 @@ def _semantic_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str,
                 params = col.strategy_params()
             except ValidationError as exc:
                 detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in exc.errors())
-                yield ((*path, "params"), f"bad params for strategy '{col.strategy}': {detail}",
-                       f"see the '{col.strategy}' parameters in README (Data contract)")
+                yield (
+                    (*path, "params"),
+                    f"bad params for strategy '{col.strategy}': {detail}",
+                    f"see the '{col.strategy}' parameters in README (Data contract)",
+                )
                 continue
             problem = fit_problem(col.strategy, sql_type, col.nullable, params)
             if problem:
                 yield ((*path, "strategy"), problem, "pick a strategy that fits the column type")
             if col.strategy == "keep" and col.classification in ("direct_identifier", "key"):
-                yield ((*path, "strategy"), f"a {col.classification} column cannot be kept in clear text",
-                       "anonymize it (key, person_name, hash, null, ...) or correct its classification")
+                yield (
+                    (*path, "strategy"),
+                    f"a {col.classification} column cannot be kept in clear text",
+                    "anonymize it (key, person_name, hash, null, ...) or correct its classification",
+                )
             if col.classification == "key" and col.strategy not in ("key", "null"):
-                yield ((*path, "strategy"), "a column classified 'key' must use strategy 'key'",
-                       "set strategy: key")
+                yield ((*path, "strategy"), "a column classified 'key' must use strategy 'key'", "set strategy: key")
             for ref_param in ("unique_by", "entity"):
                 ref = getattr(params, ref_param, None) if isinstance(params, (PoolParams, DateShiftParams)) else None
                 if ref is None:
                     continue
                 ref_col = table.columns.get(ref)
                 if ref_col is None or ref_col.strategy != "key":
-                    yield ((*path, "params", ref_param),
-                           f"params.{ref_param} '{ref}' is not a key column of {t_name}",
-                           f"name a column of {t_name} whose strategy is 'key'")
+                    yield (
+                        (*path, "params", ref_param),
+                        f"params.{ref_param} '{ref}' is not a key column of {t_name}",
+                        f"name a column of {t_name} whose strategy is 'key'",
+                    )
                 elif ref_param == "unique_by" and _family(ref_col.type) != "integer":
-                    yield ((*path, "params", ref_param),
-                           f"params.unique_by '{ref}' is a {ref_col.type} key; unique replacements need an integer key",
-                           "name an integer key column in unique_by, or drop unique_by")
+                    yield (
+                        (*path, "params", ref_param),
+                        f"params.unique_by '{ref}' is a {ref_col.type} key; unique replacements need an integer key",
+                        "name an integer key column in unique_by, or drop unique_by",
+                    )
         for i, pk in enumerate(table.primary_key):
             if pk not in table.columns:
-                yield ((*base, "primary_key", i), f"primary key column '{pk}' is not a column of the table",
-                       "list existing columns in primary_key")
+                yield (
+                    (*base, "primary_key", i),
+                    f"primary key column '{pk}' is not a column of the table",
+                    "list existing columns in primary_key",
+                )
             elif table.columns[pk].nullable:
-                yield ((*base, "columns", pk, "nullable"), f"primary key column '{pk}' is nullable",
-                       "set nullable: false on primary key columns")
+                yield (
+                    (*base, "columns", pk, "nullable"),
+                    f"primary key column '{pk}' is nullable",
+                    "set nullable: false on primary key columns",
+                )
         if len(set(table.primary_key)) != len(table.primary_key):
             yield ((*base, "primary_key"), "primary key lists a column twice", "list each column once")
         for i, fk in enumerate(table.foreign_keys):
             fpath = (*base, "foreign_keys", i)
             parent = tables.get(fk.references.table)
             if parent is None:
-                yield ((*fpath, "references", "table"), f"foreign key references unknown table '{fk.references.table}'",
-                       f"reference one of: {', '.join(tables)}")
+                yield (
+                    (*fpath, "references", "table"),
+                    f"foreign key references unknown table '{fk.references.table}'",
+                    f"reference one of: {', '.join(tables)}",
+                )
                 continue
             if len(fk.columns) != len(fk.references.columns):
-                yield (fpath, "foreign key and referenced column lists differ in length",
-                       "list one referenced column per foreign-key column")
+                yield (
+                    fpath,
+                    "foreign key and referenced column lists differ in length",
+                    "list one referenced column per foreign-key column",
+                )
                 continue
             if sorted(fk.references.columns) != sorted(parent.primary_key):
-                yield ((*fpath, "references", "columns"),
-                       f"foreign key must reference the primary key of {fk.references.table} {parent.primary_key}",
-                       "reference the parent's primary key columns")
+                yield (
+                    (*fpath, "references", "columns"),
+                    f"foreign key must reference the primary key of {fk.references.table} {parent.primary_key}",
+                    "reference the parent's primary key columns",
+                )
             for col_name, ref_name in zip(fk.columns, fk.references.columns, strict=True):
                 child = table.columns.get(col_name)
                 ref = parent.columns.get(ref_name)
                 if child is None:
-                    yield ((*fpath, "columns"), f"foreign key column '{col_name}' is not a column of the table",
-                           "list existing columns in foreign_keys")
+                    yield (
+                        (*fpath, "columns"),
+                        f"foreign key column '{col_name}' is not a column of the table",
+                        "list existing columns in foreign_keys",
+                    )
                     continue
                 if ref is None:
-                    yield ((*fpath, "references", "columns"),
-                           f"referenced column '{fk.references.table}.{ref_name}' does not exist",
-                           f"reference a column of {fk.references.table}")
+                    yield (
+                        (*fpath, "references", "columns"),
+                        f"referenced column '{fk.references.table}.{ref_name}' does not exist",
+                        f"reference a column of {fk.references.table}",
+                    )
                     continue
                 if child.type.replace(" ", "").lower() != ref.type.replace(" ", "").lower():
-                    yield ((*base, "columns", col_name, "type"),
-                           f"foreign key type {child.type} differs from {fk.references.table}.{ref_name} ({ref.type})",
-                           f"declare {col_name} as {ref.type}")
+                    yield (
+                        (*base, "columns", col_name, "type"),
+                        f"foreign key type {child.type} differs from {fk.references.table}.{ref_name} ({ref.type})",
+                        f"declare {col_name} as {ref.type}",
+                    )
                 if child.strategy != "key" or ref.strategy != "key":
-                    yield ((*base, "columns", col_name, "strategy"),
-                           f"foreign key {col_name} -> {fk.references.table}.{ref_name} must use strategy 'key' on both sides",
-                           "set strategy: key on both columns so the join survives")
+                    yield (
+                        (*base, "columns", col_name, "strategy"),
+                        f"foreign key {col_name} -> {fk.references.table}.{ref_name} must use strategy 'key' on both sides",
+                        "set strategy: key on both columns so the join survives",
+                    )
     for t_name, table in tables.items():
         for fk in table.foreign_keys:
             for c_name in fk.columns:
                 try:
                     contract.key_domain(t_name, c_name)
                 except (ValueError, KeyError) as exc:
-                    yield (("tables", t_name, "foreign_keys"), f"cannot resolve key domain: {exc}",
-                           "break the foreign-key cycle / reference existing columns")
+                    yield (
+                        ("tables", t_name, "foreign_keys"),
+                        f"cannot resolve key domain: {exc}",
+                        "break the foreign-key cycle / reference existing columns",
+                    )
 
 
 def parse_contract(text: str, file: str = "<contract>") -> Contract:
     """Validate contract text; raise :class:`ContractError` listing every problem with its line."""
     data, lines, issues = _compose_lines(text, file)
     if not isinstance(data, dict):
-        raise ContractError(file, [ContractIssue(1, None, None, "the contract is not a YAML mapping",
-                                                 "start from the example contract in README")])
+        raise ContractError(
+            file,
+            [
+                ContractIssue(
+                    1, None, None, "the contract is not a YAML mapping", "start from the example contract in README"
+                )
+            ],
+        )
     try:
         contract = Contract.model_validate(data)
     except ValidationError as exc:
@@ -386,8 +434,18 @@ def load_contract(path: str | Path | None = None) -> Contract:
     try:
         text = p.read_text("utf-8")
     except OSError as exc:
-        raise ContractError(str(p), [ContractIssue(None, None, None, f"cannot read the file ({exc.strerror})",
-                                                   "pass --contract with an existing contract file")]) from None
+        raise ContractError(
+            str(p),
+            [
+                ContractIssue(
+                    None,
+                    None,
+                    None,
+                    f"cannot read the file ({exc.strerror})",
+                    "pass --contract with an existing contract file",
+                )
+            ],
+        ) from None
     return parse_contract(text, str(p))
 
 

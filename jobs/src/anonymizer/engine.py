@@ -242,8 +242,7 @@ def _date_fallback(c: SparkColumn, data_type: DataType) -> SparkColumn:
     return F.unix_micros(c)
 
 
-def _column_expr(contract: Contract, table: str, field: StructField, column: Column,
-                 keyring: Keyring) -> SparkColumn:
+def _column_expr(contract: Contract, table: str, field: StructField, column: Column, keyring: Keyring) -> SparkColumn:
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -302,8 +301,9 @@ def _column_expr(contract: Contract, table: str, field: StructField, column: Col
         entity_col = contract.tables[table].columns[params.entity]
         max_days = params.max_days or contract.settings.date_shift_max_days
         string_entity = entity_col.sql_type.family == "string"
-        udf = _shift_udf(keyring.subkey("date-shift", domain), keyring.subkey("date-shift-null", domain),
-                         max_days, string_entity)
+        udf = _shift_udf(
+            keyring.subkey("date-shift", domain), keyring.subkey("date-shift-null", domain), max_days, string_entity
+        )
         entity = F.col(params.entity)
         entity_in = F.coalesce(entity, F.lit("")) if string_entity else F.coalesce(entity.cast("bigint"), F.lit(0))
         offset = udf(entity_in, entity.isNull(), F.coalesce(_date_fallback(c, dtype), F.lit(0).cast("bigint")))
@@ -338,8 +338,10 @@ def _check_columns(df: DataFrame, contract: Contract, table: str) -> None:
     for field in df.schema.fields:
         column = spec.columns.get(field.name)
         if column is None:
-            problems.append(f"{table}.{field.name}: not in the contract; every column must be classified "
-                            "(add it to the contract with a strategy)")
+            problems.append(
+                f"{table}.{field.name}: not in the contract; every column must be classified "
+                "(add it to the contract with a strategy)"
+            )
             continue
         try:
             actual = spark_type_name(field.dataType, dict(field.metadata or {}))
@@ -376,8 +378,9 @@ def anonymize_table(df: DataFrame, contract: Contract, table: str, keyring: Keyr
                 expr = F.substring(expr, 1, bound)
             if not field.nullable:
                 message = f"anonymizer: NULL produced for non-nullable column {table}.{field.name}"
-                expr = F.coalesce(expr, F.raise_error(F.lit(message)).cast(field.dataType),
-                                  _default_literal(field.dataType))
+                expr = F.coalesce(
+                    expr, F.raise_error(F.lit(message)).cast(field.dataType), _default_literal(field.dataType)
+                )
         exprs.append(expr.alias(field.name, metadata=dict(field.metadata or {})))
     return df.select(*exprs)
 

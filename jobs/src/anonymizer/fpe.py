@@ -83,8 +83,9 @@ def _feistel_bits(aes: AesEcb, x: U64, bits: int, tweak: int, decrypt: bool, rou
     return (left << np.uint64(b)) | right
 
 
-def permute_bits(key: bytes, values: npt.NDArray[np.integer], bits: int, *, tweak: int = 0,
-                 decrypt: bool = False) -> U64:
+def permute_bits(
+    key: bytes, values: npt.NDArray[np.integer], bits: int, *, tweak: int = 0, decrypt: bool = False
+) -> U64:
     """Keyed permutation of ``[0, 2**bits)`` applied to every value (values must be in range)."""
     x = np.asarray(values).astype(np.uint64, copy=False)
     if x.size and int(x.max()) >> bits:
@@ -92,8 +93,7 @@ def permute_bits(key: bytes, values: npt.NDArray[np.integer], bits: int, *, twea
     return _feistel_bits(AesEcb(key), x, bits, tweak, decrypt)
 
 
-def permute_range(key: bytes, values: npt.NDArray[np.integer], n: int, *, tweak: int = 0,
-                  decrypt: bool = False) -> U64:
+def permute_range(key: bytes, values: npt.NDArray[np.integer], n: int, *, tweak: int = 0, decrypt: bool = False) -> U64:
     """Keyed permutation of ``[0, n)`` by cycle walking over the smallest covering bit-Feistel.
 
     Only the rows still outside ``[0, n)`` are re-encrypted at each step (vectorized); the expected number of
@@ -116,8 +116,9 @@ def permute_range(key: bytes, values: npt.NDArray[np.integer], n: int, *, tweak:
     return y
 
 
-def permute_signed(key: bytes, values: npt.NDArray[np.integer], bits: int, *, tweak: int = 0,
-                   decrypt: bool = False) -> npt.NDArray[np.int64]:
+def permute_signed(
+    key: bytes, values: npt.NDArray[np.integer], bits: int, *, tweak: int = 0, decrypt: bool = False
+) -> npt.NDArray[np.int64]:
     """Keyed permutation of a signed integer type's range that keeps the sign.
 
     Non-negative values permute within ``[0, 2**bits)``; a negative ``v`` maps to ``-1 - P(-1 - v)``, a
@@ -226,8 +227,9 @@ class StringFpe:
         return f"StringFpe(alphabet={self._alphabet!r}, <key hidden>)"
 
     # one Feistel pass over some rows of a same-length group
-    def _rounds(self, code: npt.NDArray[np.int8], value: npt.NDArray[np.int32], kept: U8,
-                decrypt: bool) -> npt.NDArray[np.int32]:
+    def _rounds(
+        self, code: npt.NDArray[np.int8], value: npt.NDArray[np.int32], kept: U8, decrypt: bool
+    ) -> npt.NDArray[np.int32]:
         width = value.shape[1]
         perm = code > 0
         k = perm.sum(axis=1)
@@ -315,8 +317,9 @@ class StringFpe:
             idx = offsets[rows][:, None] + np.arange(int(width))[None, :]
             out[idx] = self._group(mat, decrypt)
         bufs = arr.buffers()
-        return pa.Array.from_buffers(arr.type, len(arr), [bufs[0], bufs[1], pa.py_buffer(out)],
-                                     arr.null_count, arr.offset)
+        return pa.Array.from_buffers(
+            arr.type, len(arr), [bufs[0], bufs[1], pa.py_buffer(out)], arr.null_count, arr.offset
+        )
 
     def encrypt(self, arr: pa.Array) -> pa.Array:
         return self.apply(arr)

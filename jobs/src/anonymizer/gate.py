@@ -46,18 +46,28 @@ class GateResult:
         return not any(f.blocking for f in self.findings)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "findings": [asdict(f) for f in self.findings],
-                "row_counts": self.row_counts, "source_orphans": self.source_orphans}
+        return {
+            "passed": self.passed,
+            "findings": [asdict(f) for f in self.findings],
+            "row_counts": self.row_counts,
+            "source_orphans": self.source_orphans,
+        }
 
 
 def expected_keys(contract: Contract, table: str) -> KeyMetadata:
     spec = contract.tables[table]
-    fks = tuple(sorted((tuple(fk.columns), contract.source_name(fk.references.table), tuple(fk.references.columns))
-                       for fk in spec.foreign_keys))
+    fks = tuple(
+        sorted(
+            (tuple(fk.columns), contract.source_name(fk.references.table), tuple(fk.references.columns))
+            for fk in spec.foreign_keys
+        )
+    )
     return KeyMetadata(tuple(spec.primary_key), fks)
 
 
-def _schema_findings(contract: Contract, table: str, live: list[LiveColumn]) -> tuple[list[Finding], dict[str, Any], list[str]]:
+def _schema_findings(
+    contract: Contract, table: str, live: list[LiveColumn]
+) -> tuple[list[Finding], dict[str, Any], list[str]]:
     spec = contract.tables[table]
     findings: list[Finding] = []
     live_by_name = {c.name: c for c in live}
@@ -67,24 +77,49 @@ def _schema_findings(contract: Contract, table: str, live: list[LiveColumn]) -> 
     for col in added:
         renamed_from = [r for r in removed if spec.columns[r].type == col.type]
         hint = f" (renamed from {', '.join(renamed_from)}?)" if renamed_from else ""
-        findings.append(Finding("column_added", table, col.name,
-                                f"column {col.type} is in the source but not in the contract{hint}; it is unclassified",
-                                "classify it in the contract (see the suggested patch) and merge that pull request"))
+        findings.append(
+            Finding(
+                "column_added",
+                table,
+                col.name,
+                f"column {col.type} is in the source but not in the contract{hint}; it is unclassified",
+                "classify it in the contract (see the suggested patch) and merge that pull request",
+            )
+        )
     for name in removed:
-        findings.append(Finding("column_removed", table, name, "column is in the contract but not in the source",
-                                "remove it from the contract (or restore it in the source)"))
+        findings.append(
+            Finding(
+                "column_removed",
+                table,
+                name,
+                "column is in the contract but not in the source",
+                "remove it from the contract (or restore it in the source)",
+            )
+        )
     for name, declared in spec.columns.items():
         live_col = live_by_name.get(name)
         if live_col is None:
             continue
         if live_col.type != declared.sql_type.name:
-            findings.append(Finding("column_retyped", table, name,
-                                    f"type is {live_col.type} in the source but {declared.sql_type.name} in the contract",
-                                    "update the column's type (and check its strategy still fits) in the contract"))
+            findings.append(
+                Finding(
+                    "column_retyped",
+                    table,
+                    name,
+                    f"type is {live_col.type} in the source but {declared.sql_type.name} in the contract",
+                    "update the column's type (and check its strategy still fits) in the contract",
+                )
+            )
         if live_col.nullable != declared.nullable:
-            findings.append(Finding("nullability_changed", table, name,
-                                    f"source nullable={live_col.nullable}, contract nullable={declared.nullable}",
-                                    "make the contract's nullable match the source"))
+            findings.append(
+                Finding(
+                    "nullability_changed",
+                    table,
+                    name,
+                    f"source nullable={live_col.nullable}, contract nullable={declared.nullable}",
+                    "make the contract's nullable match the source",
+                )
+            )
     key_columns = [c for c, v in spec.columns.items() if v.strategy == "key"]
     for col in added:
         suggestions[col.name] = col
@@ -101,17 +136,29 @@ def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allo
     if schema_tags is not None:
         live_hash = schema_tags.get(CONTRACT_HASH_TAG)
         if live_hash != contract_sha256:
-            result.findings.append(Finding(
-                "contract_hash_mismatch", f"{src.catalog}.{src.schema_}", None,
-                f"schema tag {CONTRACT_HASH_TAG}={live_hash!r} but the packaged contract is {contract_sha256[:12]}…",
-                "deploy the stack and the job from the same commit (cdktf deploy sets the tag, the wheel ships the contract)"))
+            result.findings.append(
+                Finding(
+                    "contract_hash_mismatch",
+                    f"{src.catalog}.{src.schema_}",
+                    None,
+                    f"schema tag {CONTRACT_HASH_TAG}={live_hash!r} but the packaged contract is {contract_sha256[:12]}…",
+                    "deploy the stack and the job from the same commit (cdktf deploy sets the tag, the wheel ships the contract)",
+                )
+            )
     live_tags = runtime.column_tags(src.catalog, src.schema_)
     structure_ok: dict[str, bool] = {}
     for table in contract.dependency_order():
         name = contract.source_name(table)
         if not runtime.exists(name):
-            result.findings.append(Finding("table_missing", table, None, f"source table {name} does not exist",
-                                           "restore the table, or remove it from the contract"))
+            result.findings.append(
+                Finding(
+                    "table_missing",
+                    table,
+                    None,
+                    f"source table {name} does not exist",
+                    "restore the table, or remove it from the contract",
+                )
+            )
             structure_ok[table] = False
             continue
         live = runtime.columns(name)
@@ -125,11 +172,16 @@ def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allo
             removed_cols[table] = removed
         want = expected_keys(contract, table)
         if live_keys != want:
-            result.findings.append(Finding(
-                "key_metadata_changed", table, None,
-                f"live keys PK={list(live_keys.primary_key)} FK={[list(f[0]) for f in live_keys.foreign_keys]} differ "
-                f"from the contract PK={list(want.primary_key)} FK={[list(f[0]) for f in want.foreign_keys]}",
-                "align primary_key/foreign_keys in the contract with the source's constraints"))
+            result.findings.append(
+                Finding(
+                    "key_metadata_changed",
+                    table,
+                    None,
+                    f"live keys PK={list(live_keys.primary_key)} FK={[list(f[0]) for f in live_keys.foreign_keys]} differ "
+                    f"from the contract PK={list(want.primary_key)} FK={[list(f[0]) for f in want.foreign_keys]}",
+                    "align primary_key/foreign_keys in the contract with the source's constraints",
+                )
+            )
         if live_tags is not None:
             for (t, c), tags in expected_column_tags(contract).items():
                 if t != table:
@@ -137,9 +189,15 @@ def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allo
                 have = live_tags.get((t, c), {})
                 for key, value in tags.items():
                     if have.get(key) != value:
-                        result.findings.append(Finding(
-                            "tag_mismatch", t, c, f"live tag {key}={have.get(key)!r}, contract says {value!r}",
-                            "run cdktf deploy from the commit that holds this contract (the stack sets the tags)"))
+                        result.findings.append(
+                            Finding(
+                                "tag_mismatch",
+                                t,
+                                c,
+                                f"live tag {key}={have.get(key)!r}, contract says {value!r}",
+                                "run cdktf deploy from the commit that holds this contract (the stack sets the tags)",
+                            )
+                        )
         # Data checks need the columns and types; a nullability difference alone still lets them run.
         structure_ok[table] = not [f for f in findings if f.code != "nullability_changed"]
     for table in contract.dependency_order():
@@ -150,43 +208,83 @@ def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allo
     return result
 
 
-def _data_findings(runtime: Runtime, contract: Contract, table: str, result: GateResult, allow_empty: bool,
-                   structure_ok: dict[str, bool]) -> None:
+def _data_findings(
+    runtime: Runtime,
+    contract: Contract,
+    table: str,
+    result: GateResult,
+    allow_empty: bool,
+    structure_ok: dict[str, bool],
+) -> None:
     """Duplicate/NULL primary keys, empty tables and source orphans, in one aggregation per table."""
     spec = contract.tables[table]
     df = runtime.read(contract.source_name(table))
     pk = spec.primary_key
-    null_pk = F.sum(F.when(F.greatest(*[F.col(c).isNull().cast("int") for c in pk]) == 1, 1).otherwise(0)) \
-        if len(pk) > 1 else F.sum(F.col(pk[0]).isNull().cast("int"))
-    stats = df.agg(F.count(F.lit(1)).alias("rows"), null_pk.alias("null_pk"),
-                   F.count_distinct(*[F.col(c) for c in pk]).alias("distinct_pk")).collect()[0]
+    null_pk = (
+        F.sum(F.when(F.greatest(*[F.col(c).isNull().cast("int") for c in pk]) == 1, 1).otherwise(0))
+        if len(pk) > 1
+        else F.sum(F.col(pk[0]).isNull().cast("int"))
+    )
+    stats = df.agg(
+        F.count(F.lit(1)).alias("rows"),
+        null_pk.alias("null_pk"),
+        F.count_distinct(*[F.col(c) for c in pk]).alias("distinct_pk"),
+    ).collect()[0]
     rows, nulls, distinct = int(stats["rows"]), int(stats["null_pk"] or 0), int(stats["distinct_pk"])
     result.row_counts[table] = rows
     if rows == 0:
-        result.findings.append(Finding("table_empty", table, None, "source table has no rows",
-                                       "check the upstream load; pass --allow-empty if an empty table is expected",
-                                       blocking=not allow_empty))
+        result.findings.append(
+            Finding(
+                "table_empty",
+                table,
+                None,
+                "source table has no rows",
+                "check the upstream load; pass --allow-empty if an empty table is expected",
+                blocking=not allow_empty,
+            )
+        )
     if nulls:
-        result.findings.append(Finding("null_primary_key", table, ",".join(pk), f"{nulls} rows have a NULL primary key",
-                                       "fix the source rows (a NULL key cannot be joined or anonymized consistently)"))
+        result.findings.append(
+            Finding(
+                "null_primary_key",
+                table,
+                ",".join(pk),
+                f"{nulls} rows have a NULL primary key",
+                "fix the source rows (a NULL key cannot be joined or anonymized consistently)",
+            )
+        )
     non_null = rows - nulls
     if distinct != non_null:
-        result.findings.append(Finding("duplicate_primary_key", table, ",".join(pk),
-                                       f"{non_null - distinct} duplicate primary key values",
-                                       "deduplicate the source; a key must identify one row"))
+        result.findings.append(
+            Finding(
+                "duplicate_primary_key",
+                table,
+                ",".join(pk),
+                f"{non_null - distinct} duplicate primary key values",
+                "deduplicate the source; a key must identify one row",
+            )
+        )
     for fk in spec.foreign_keys:
         if not structure_ok.get(fk.references.table):
             continue  # the parent's own findings explain the problem; its rows cannot be trusted
         parent = runtime.read(contract.source_name(fk.references.table))
-        child = df.where(F.greatest(*[F.col(c).isNotNull().cast("int") for c in fk.columns]) == 1) \
-            if len(fk.columns) > 1 else df.where(F.col(fk.columns[0]).isNotNull())
+        child = (
+            df.where(F.greatest(*[F.col(c).isNotNull().cast("int") for c in fk.columns]) == 1)
+            if len(fk.columns) > 1
+            else df.where(F.col(fk.columns[0]).isNotNull())
+        )
         cond = [child[c] == parent[p] for c, p in zip(fk.columns, fk.references.columns, strict=True)]
         orphans = child.join(parent, cond, "left_anti").count()
         label = f"{table}({','.join(fk.columns)})->{fk.references.table}"
         result.source_orphans[label] = orphans
         if orphans:
-            result.findings.append(Finding(
-                "source_orphans", table, ",".join(fk.columns),
-                f"{orphans} rows reference a missing {fk.references.table} row",
-                "fix the source, or keep settings.fail_on_source_orphans false to publish them as they are",
-                blocking=contract.settings.fail_on_source_orphans))
+            result.findings.append(
+                Finding(
+                    "source_orphans",
+                    table,
+                    ",".join(fk.columns),
+                    f"{orphans} rows reference a missing {fk.references.table} row",
+                    "fix the source, or keep settings.fail_on_source_orphans false to publish them as they are",
+                    blocking=contract.settings.fail_on_source_orphans,
+                )
+            )

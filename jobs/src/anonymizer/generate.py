@@ -26,9 +26,26 @@ from anonymizer.sqltypes import spark_cast_type
 EPOCH = dt.date(1970, 1, 1)
 DEFAULT_AS_OF = dt.date(2026, 10, 31)  # fixed, so a seed means the same data on every day
 SPECIALIZATIONS = (
-    "Cardiology", "Dermatology", "Emergency Medicine", "Endocrinology", "Family Medicine", "Gastroenterology",
-    "General Surgery", "Geriatrics", "Internal Medicine", "Nephrology", "Neurology", "Obstetrics and Gynecology",
-    "Oncology", "Ophthalmology", "Orthopedics", "Pediatrics", "Psychiatry", "Pulmonology", "Radiology", "Urology",
+    "Cardiology",
+    "Dermatology",
+    "Emergency Medicine",
+    "Endocrinology",
+    "Family Medicine",
+    "Gastroenterology",
+    "General Surgery",
+    "Geriatrics",
+    "Internal Medicine",
+    "Nephrology",
+    "Neurology",
+    "Obstetrics and Gynecology",
+    "Oncology",
+    "Ophthalmology",
+    "Orthopedics",
+    "Pediatrics",
+    "Psychiatry",
+    "Pulmonology",
+    "Radiology",
+    "Urology",
 )
 REQUIRED_TABLES = ("dim_patients", "dim_hospitals", "dim_doctors", "fact_visits")
 NO_DOCTOR_SHARE = 0.08  # walk-in/triage visits recorded without a doctor
@@ -42,8 +59,9 @@ class Sizes:
     doctors: int
 
     @classmethod
-    def for_visits(cls, visits: int, patients: int | None = None, hospitals: int | None = None,
-                   doctors: int | None = None) -> Sizes:
+    def for_visits(
+        cls, visits: int, patients: int | None = None, hospitals: int | None = None, doctors: int | None = None
+    ) -> Sizes:
         """Proportional dimensions: ~5 visits per patient, a hospital per 5,000 visits, ~25 doctors each."""
         h = hospitals or max(3, min(2000, visits // 5000))
         return cls(
@@ -137,40 +155,53 @@ def generate_frames(sizes: Sizes, seed: int, as_of: dt.date = DEFAULT_AS_OF) -> 
     lo, hi = (dt.date(1935, 1, 1) - EPOCH).days, (dt.date(2007, 12, 31) - EPOCH).days
     patient_ids = rng.permutation(np.arange(1, sizes.patients + 1, dtype=np.int32))
     dob = rng.integers(lo, hi + 1, sizes.patients)
-    patients = pd.DataFrame({
-        "patient_id": patient_ids,
-        "name": _names(rng, pools, sizes.patients),
-        "dob": dob,
-        "ssn": _ssns(rng, sizes.patients),
-        "address": _addresses(rng, pools, sizes.patients),
-    })
+    patients = pd.DataFrame(
+        {
+            "patient_id": patient_ids,
+            "name": _names(rng, pools, sizes.patients),
+            "dob": dob,
+            "ssn": _ssns(rng, sizes.patients),
+            "address": _addresses(rng, pools, sizes.patients),
+        }
+    )
 
     hospital_ids = np.arange(1, sizes.hospitals + 1, dtype=np.int32)
     city = pools.cities[rng.integers(0, len(pools.cities), sizes.hospitals)]
     saint = pools.saints[rng.integers(0, len(pools.saints), sizes.hospitals)]
     kind = rng.integers(0, 4, sizes.hospitals)
     hospital_names = np.where(
-        kind == 0, "St. " + saint + " Medical Center",
-        np.where(kind == 1, city + " General Hospital",
-                 np.where(kind == 2, city + " Regional Medical Center", saint + " Memorial Hospital")))
-    hospitals = pd.DataFrame({
-        "hospital_id": hospital_ids,
-        "name": hospital_names,
-        "address": _addresses(rng, pools, sizes.hospitals),
-        "phone": _phones(rng, sizes.hospitals),
-    })
+        kind == 0,
+        "St. " + saint + " Medical Center",
+        np.where(
+            kind == 1,
+            city + " General Hospital",
+            np.where(kind == 2, city + " Regional Medical Center", saint + " Memorial Hospital"),
+        ),
+    )
+    hospitals = pd.DataFrame(
+        {
+            "hospital_id": hospital_ids,
+            "name": hospital_names,
+            "address": _addresses(rng, pools, sizes.hospitals),
+            "phone": _phones(rng, sizes.hospitals),
+        }
+    )
 
     # Doctors: every hospital gets at least one, the rest spread by hospital size (lognormal weights).
     weights = rng.lognormal(0.0, 0.6, sizes.hospitals)
     extra = rng.choice(sizes.hospitals, sizes.doctors - sizes.hospitals, p=weights / weights.sum())
     doctor_hospital = np.sort(np.concatenate([np.arange(sizes.hospitals), extra]))
     doctor_ids = np.arange(1, sizes.doctors + 1, dtype=np.int32)
-    doctors = pd.DataFrame({
-        "doctor_id": doctor_ids,
-        "name": "Dr. " + _names(rng, pools, sizes.doctors),
-        "specialization": np.array(SPECIALIZATIONS, dtype=object)[rng.integers(0, len(SPECIALIZATIONS), sizes.doctors)],
-        "hospital_id": hospital_ids[doctor_hospital],
-    })
+    doctors = pd.DataFrame(
+        {
+            "doctor_id": doctor_ids,
+            "name": "Dr. " + _names(rng, pools, sizes.doctors),
+            "specialization": np.array(SPECIALIZATIONS, dtype=object)[
+                rng.integers(0, len(SPECIALIZATIONS), sizes.doctors)
+            ],
+            "hospital_id": hospital_ids[doctor_hospital],
+        }
+    )
 
     # Visits: a long tail of frequent patients (Zipf-like weights over a random patient order).
     rank_weights = 1.0 / np.arange(1, sizes.patients + 1) ** 0.8
@@ -185,15 +216,17 @@ def generate_frames(sizes: Sizes, seed: int, as_of: dt.date = DEFAULT_AS_OF) -> 
     # Visit dates: within the last 5 years and never before the patient's birth.
     first_day = np.maximum(today - 5 * 365, dob[patient_idx])
     visit_day = first_day + (rng.random(sizes.visits) * (today - first_day + 1)).astype(np.int64)
-    visits = pd.DataFrame({
-        "visit_id": np.arange(1, sizes.visits + 1, dtype=np.int32),
-        "patient_id": patient_ids[patient_idx],
-        "hospital_id": hospital_ids[visit_hospital],
-        "doctor_id": pd.array(visit_doctor, dtype="Int32"),
-        "visit_date": visit_day,
-    })
+    visits = pd.DataFrame(
+        {
+            "visit_id": np.arange(1, sizes.visits + 1, dtype=np.int32),
+            "patient_id": patient_ids[patient_idx],
+            "hospital_id": hospital_ids[visit_hospital],
+            "doctor_id": pd.array(visit_doctor, dtype="Int32"),
+            "visit_date": visit_day,
+        }
+    )
     for frame, col in ((patients, "dob"), (visits, "visit_date")):
-        frame[col] = (np.datetime64("1970-01-01") + frame[col].to_numpy().astype("timedelta64[D]"))
+        frame[col] = np.datetime64("1970-01-01") + frame[col].to_numpy().astype("timedelta64[D]")
     return {"dim_patients": patients, "dim_hospitals": hospitals, "dim_doctors": doctors, "fact_visits": visits}
 
 
@@ -203,7 +236,9 @@ def contract_columns(contract: Contract, table: str) -> list[LiveColumn]:
 
 def foreign_keys(contract: Contract, table: str, side: str = "source") -> list[tuple[list[str], str, list[str]]]:
     name = contract.source_name if side == "source" else contract.target_name
-    return [(fk.columns, name(fk.references.table), fk.references.columns) for fk in contract.tables[table].foreign_keys]
+    return [
+        (fk.columns, name(fk.references.table), fk.references.columns) for fk in contract.tables[table].foreign_keys
+    ]
 
 
 def _stage_parquet(frame: pd.DataFrame, folder: Path) -> None:
@@ -216,8 +251,13 @@ def _stage_parquet(frame: pd.DataFrame, folder: Path) -> None:
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / "part-0.parquet")
 
 
-def write_source(runtime: Runtime, contract: Contract, frames: dict[str, pd.DataFrame], scratch: Path,
-                 progress: Callable[[str], None] = print) -> dict[str, int]:
+def write_source(
+    runtime: Runtime,
+    contract: Contract,
+    frames: dict[str, pd.DataFrame],
+    scratch: Path,
+    progress: Callable[[str], None] = print,
+) -> dict[str, int]:
     """(Re)create the source tables with the contract's DDL and load the frames; returns row counts.
 
     The tables are created from the contract (types, VARCHAR bounds, NOT NULL) before the rows go in, so
@@ -244,8 +284,15 @@ def write_source(runtime: Runtime, contract: Contract, frames: dict[str, pd.Data
     return counts
 
 
-def generate(runtime: Runtime, contract: Contract, sizes: Sizes, seed: int, scratch: Path,
-             as_of: dt.date = DEFAULT_AS_OF, progress: Callable[[str], None] = print) -> dict[str, int]:
+def generate(
+    runtime: Runtime,
+    contract: Contract,
+    sizes: Sizes,
+    seed: int,
+    scratch: Path,
+    as_of: dt.date = DEFAULT_AS_OF,
+    progress: Callable[[str], None] = print,
+) -> dict[str, int]:
     """Generate and write the synthetic source schema the contract describes."""
     missing = [t for t in REQUIRED_TABLES if t not in contract.tables]
     if missing:

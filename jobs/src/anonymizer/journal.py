@@ -102,21 +102,52 @@ class Journal:
                 if "Concurrent" not in type(exc).__name__ + str(exc):
                     raise
 
-    def record(self, run_id: str, event: str, *, table: str | None = None, before: int | None = None,
-               after: int | None = None, contract_sha256: str | None = None, key_fingerprint: str | None = None,
-               code_version: str | None = None, detail: dict[str, Any] | None = None) -> None:
+    def record(
+        self,
+        run_id: str,
+        event: str,
+        *,
+        table: str | None = None,
+        before: int | None = None,
+        after: int | None = None,
+        contract_sha256: str | None = None,
+        key_fingerprint: str | None = None,
+        code_version: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         """Append one event (one Delta commit)."""
-        self.record_many([dict(run_id=run_id, event=event, table=table, before=before, after=after,
-                               contract_sha256=contract_sha256, key_fingerprint=key_fingerprint,
-                               code_version=code_version, detail=detail)])
+        self.record_many(
+            [
+                dict(
+                    run_id=run_id,
+                    event=event,
+                    table=table,
+                    before=before,
+                    after=after,
+                    contract_sha256=contract_sha256,
+                    key_fingerprint=key_fingerprint,
+                    code_version=code_version,
+                    detail=detail,
+                )
+            ]
+        )
 
     def record_many(self, events: list[dict[str, Any]]) -> None:
         """Append several events in ONE Delta commit: they become visible together or not at all."""
         rows = []
         for e in events:
-            values = [e["run_id"], e["event"], None, e.get("table"), e.get("before"), e.get("after"),
-                      e.get("contract_sha256"), e.get("key_fingerprint"), e.get("code_version"),
-                      json.dumps(e.get("detail") or {}, sort_keys=True, default=str)]
+            values = [
+                e["run_id"],
+                e["event"],
+                None,
+                e.get("table"),
+                e.get("before"),
+                e.get("after"),
+                e.get("contract_sha256"),
+                e.get("key_fingerprint"),
+                e.get("code_version"),
+                json.dumps(e.get("detail") or {}, sort_keys=True, default=str),
+            ]
             literals = [_lit(v) for v in values]
             literals[2] = "current_timestamp()"
             rows.append(f"({', '.join(literals)})")
@@ -130,8 +161,18 @@ class Journal:
                 return []
             rows = self.runtime.sql(f"SELECT * FROM {self.runtime.ref(self.table)} ORDER BY ts").collect()
             self._cache = [
-                Event(r["run_id"], r["event"], r["ts"], r["table_name"], r["version_before"], r["version_after"],
-                      r["contract_sha256"], r["key_fingerprint"], r["code_version"], json.loads(r["detail"] or "{}"))
+                Event(
+                    r["run_id"],
+                    r["event"],
+                    r["ts"],
+                    r["table_name"],
+                    r["version_before"],
+                    r["version_after"],
+                    r["contract_sha256"],
+                    r["key_fingerprint"],
+                    r["code_version"],
+                    json.loads(r["detail"] or "{}"),
+                )
                 for r in rows
             ]
         return [e for e in self._cache if run_id is None or e.run_id == run_id]
@@ -159,8 +200,11 @@ class Journal:
         return [r for r in begun if r not in closed]
 
     def versions_before(self, run_id: str) -> dict[str, int]:
-        return {e.table_name: int(e.version_before) for e in self.events(run_id)
-                if e.event == "promote_table_begin" and e.table_name and e.version_before is not None}
+        return {
+            e.table_name: int(e.version_before)
+            for e in self.events(run_id)
+            if e.event == "promote_table_begin" and e.table_name and e.version_before is not None
+        }
 
     # -- lock -----------------------------------------------------------------------------------------
     def _lock_row(self) -> dict[str, Any]:

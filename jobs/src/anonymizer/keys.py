@@ -39,7 +39,7 @@ class KeyMaterialError(ValueError):
 
 _HOW_TO = (
     "provide at least 32 random bytes, hex or base64 encoded, e.g. "
-    "`python -c \"import secrets; print(secrets.token_hex(32))\"`"
+    '`python -c "import secrets; print(secrets.token_hex(32))"`'
 )
 
 
@@ -64,7 +64,9 @@ def decode_key_text(text: str) -> bytes:
         except (binascii.Error, ValueError):
             raw = None
     if raw is None:
-        raise KeyMaterialError(f"the anonymization key is neither hex nor base64 ({len(stripped)} characters): {_HOW_TO}")
+        raise KeyMaterialError(
+            f"the anonymization key is neither hex nor base64 ({len(stripped)} characters): {_HOW_TO}"
+        )
     return raw
 
 

@@ -20,8 +20,11 @@ if TYPE_CHECKING:
 # Delta 4.0 pairs with Spark 4.0 / Scala 2.13, the versions of Databricks Runtime 17.3 LTS.
 DELTA_PACKAGE = "io.delta:delta-spark_2.13:4.0.1"
 # What Ivy resolves DELTA_PACKAGE to; once cached, the jars are used directly (no resolution, no Ivy output).
-DELTA_JARS = ("io.delta_delta-spark_2.13-4.0.1.jar", "io.delta_delta-storage-4.0.1.jar",
-              "org.antlr_antlr4-runtime-4.13.1.jar")
+DELTA_JARS = (
+    "io.delta_delta-spark_2.13-4.0.1.jar",
+    "io.delta_delta-storage-4.0.1.jar",
+    "org.antlr_antlr4-runtime-4.13.1.jar",
+)
 DEFAULT_LAKEHOUSE = ".lakehouse"
 
 
@@ -34,7 +37,9 @@ def cached_delta_jars() -> list[Path] | None:
     return None
 
 
-def local_spark(app_name: str = "anonymizer", *, shuffle_partitions: int = 4, driver_memory: str = "4g") -> SparkSession:
+def local_spark(
+    app_name: str = "anonymizer", *, shuffle_partitions: int = 4, driver_memory: str = "4g"
+) -> SparkSession:
     """Create (or reuse) the local Delta-enabled SparkSession.
 
     The Delta jars come from Maven Central through ``spark.jars.packages`` and are cached by Ivy in the
@@ -52,8 +57,7 @@ def local_spark(app_name: str = "anonymizer", *, shuffle_partitions: int = 4, dr
     else:
         builder = builder.config("spark.jars.packages", DELTA_PACKAGE)
     builder = (
-        builder
-        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        builder.config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")

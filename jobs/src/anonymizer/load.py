@@ -16,13 +16,16 @@ from anonymizer.sqltypes import spark_cast_type
 
 
 def _find(folder: Path, table: str) -> tuple[str, Path]:
-    for fmt, candidates in (("parquet", [folder / f"{table}.parquet", folder / table]),
-                            ("csv", [folder / f"{table}.csv"])):
+    for fmt, candidates in (
+        ("parquet", [folder / f"{table}.parquet", folder / table]),
+        ("csv", [folder / f"{table}.csv"]),
+    ):
         for path in candidates:
             if path.exists() and (fmt == "csv" or path.suffix == ".parquet" or any(path.glob("*.parquet"))):
                 return fmt, path
-    raise FileNotFoundError(f"no {table}.parquet, {table}/ (Parquet) or {table}.csv in {folder}: "
-                            "add one file per contract table")
+    raise FileNotFoundError(
+        f"no {table}.parquet, {table}/ (Parquet) or {table}.csv in {folder}: add one file per contract table"
+    )
 
 
 def load_directory(runtime: Runtime, contract: Contract, folder: Path, progress: Callable[[str], None]) -> None:
@@ -44,8 +47,10 @@ def load_directory(runtime: Runtime, contract: Contract, folder: Path, progress:
         missing = sorted(want - set(df.columns))
         extra = sorted(set(df.columns) - want)
         if missing or extra:
-            raise ValueError(f"{path}: table {table} columns differ from the contract "
-                             f"(missing {missing}, unexpected {extra}); fix the file or the contract")
+            raise ValueError(
+                f"{path}: table {table} columns differ from the contract "
+                f"(missing {missing}, unexpected {extra}); fix the file or the contract"
+            )
         name = contract.source_name(table)
         if runtime.exists(name):
             runtime.drop(name)
@@ -53,14 +58,19 @@ def load_directory(runtime: Runtime, contract: Contract, folder: Path, progress:
         casts = {c.name: F.expr(f"try_cast(`{c.name}` AS {spark_cast_type(c.type)})") for c in columns}
         # A value that does not convert to the contract's type would silently become NULL (or fail deep in
         # Spark): count such values per column and name the offender instead.
-        lost = df.agg(*[F.sum((F.col(n).isNotNull() & cast.isNull()).cast("long")).alias(n)
-                        for n, cast in casts.items()]).collect()[0].asDict()
+        lost = (
+            df.agg(*[F.sum((F.col(n).isNotNull() & cast.isNull()).cast("long")).alias(n) for n, cast in casts.items()])
+            .collect()[0]
+            .asDict()
+        )
         bad = {n: v for n, v in lost.items() if v}
         if bad:
             col = next(iter(bad))
             ctype = next(c.type for c in columns if c.name == col)
-            raise ValueError(f"{path}: table {table} column {col}: {bad[col]} value(s) are not valid {ctype}; "
-                             "fix the file (or the contract's type)")
+            raise ValueError(
+                f"{path}: table {table} column {col}: {bad[col]} value(s) are not valid {ctype}; "
+                "fix the file (or the contract's type)"
+            )
         typed = df.select(*[cast.alias(n) for n, cast in casts.items()])
         runtime.overwrite(name, typed, [c.name for c in columns])
         runtime.declare_keys(name, contract.tables[table].primary_key, foreign_keys(contract, table))
@@ -85,7 +95,9 @@ def suggest_contract(runtime: Runtime, contract: Contract, only: str | None = No
         name = f"{src.catalog}.{src.schema_}.{table}"
         live = runtime.columns(name)
         keys = runtime.key_metadata(name)
-        key_cols = [c.name for c in live if c.name in keys.primary_key] or [c.name for c in live if c.name.endswith("_id")]
+        key_cols = [c.name for c in live if c.name in keys.primary_key] or [
+            c.name for c in live if c.name.endswith("_id")
+        ]
         entries = {c.name: suggest(table, c, keys, key_cols) for c in live}
         notes += [f"# {e.pop('review')}" for e in entries.values()]
         doc[table] = {"primary_key": list(keys.primary_key) or key_cols[:1], "columns": entries}

@@ -140,8 +140,10 @@ def gate_step(ctx: Context, run_id: str, log: StepLog, *, allow_empty: bool = Fa
 def _require(journal: Journal, run_id: str, event: str, step: str) -> Any:
     found = journal.has(run_id, event)
     if found is None:
-        raise StepFailed(EXIT_USAGE, f"{step}: run {run_id} has no '{event}' event; run the previous step first "
-                         "with the same --run-id")
+        raise StepFailed(
+            EXIT_USAGE,
+            f"{step}: run {run_id} has no '{event}' event; run the previous step first with the same --run-id",
+        )
     return found
 
 
@@ -149,8 +151,11 @@ def _check_key(ctx: Context, journal: Journal, rotate_key: bool) -> str:
     fingerprint = ctx.keyring.fingerprint()
     last = journal.last_committed()
     if last and last.key_fingerprint and last.key_fingerprint != fingerprint and not rotate_key:
-        raise StepFailed(EXIT_KEY, f"the key differs from the one used by the last published run ({last.run_id}): "
-                         "every anonymized id would change. Use the same key, or pass --rotate-key to re-key on purpose")
+        raise StepFailed(
+            EXIT_KEY,
+            f"the key differs from the one used by the last published run ({last.run_id}): "
+            "every anonymized id would change. Use the same key, or pass --rotate-key to re-key on purpose",
+        )
     return fingerprint
 
 
@@ -203,8 +208,10 @@ def _staging_matches(ctx: Context, run_id: str, versions: dict[str, int]) -> Non
         name = ctx.contract.staging_name(table)
         commit = ctx.runtime.last_commit(name) if ctx.runtime.exists(name) else None
         if commit is None or commit.note != run_id or commit.version != version:
-            raise StepFailed(EXIT_CHECKS, f"staging table {name} is not the one run {run_id} wrote and checked; "
-                             "re-run the job from the gate")
+            raise StepFailed(
+                EXIT_CHECKS,
+                f"staging table {name} is not the one run {run_id} wrote and checked; re-run the job from the gate",
+            )
 
 
 def key_aligner(ctx: Context) -> Callable[[Any, str], Any]:
@@ -218,7 +225,9 @@ def key_aligner(ctx: Context) -> Callable[[Any, str], Any]:
         anon = anonymize_table(df, ctx.contract, table, ctx.keyring)
         keyed = df.select("*", *[F.col(c).alias(f"__orig_{c}") for c in pk])
         # anonymize_table is a per-row projection, so both sides share row identity through the original PK.
-        pairs = anon.select(*[F.col(c).alias(f"__anon_{c}") for c in pk]).withColumn("__rid", F.monotonically_increasing_id())
+        pairs = anon.select(*[F.col(c).alias(f"__anon_{c}") for c in pk]).withColumn(
+            "__rid", F.monotonically_increasing_id()
+        )
         base = keyed.withColumn("__rid", F.monotonically_increasing_id())
         return base.join(pairs, "__rid").drop("__rid", *[f"__orig_{c}" for c in pk])
 
@@ -238,8 +247,11 @@ def check_step(ctx: Context, run_id: str, log: StepLog) -> list[dict[str, Any]]:
             log.line("  " + check.render())
     failed = [c for c in checks if not c.passed]
     took = log.timed("check", started)
-    journal.record(run_id, "check_failed" if failed else "check_passed",
-                   detail={"staging_versions": versions, "checks": as_dicts(checks)})
+    journal.record(
+        run_id,
+        "check_failed" if failed else "check_passed",
+        detail={"staging_versions": versions, "checks": as_dicts(checks)},
+    )
     log.line(f"check: {len(checks) - len(failed)}/{len(checks)} passed {took:.1f} s")
     if failed:
         raise StepFailed(EXIT_CHECKS, f"{len(failed)} check(s) failed on staging; nothing was promoted")
@@ -250,11 +262,15 @@ def _ensure_final(ctx: Context, table: str) -> str:
     name = ctx.contract.target_name(table)
     if not ctx.runtime.exists(name):
         ctx.runtime.create_table(name, contract_columns(ctx.contract, table))
-        ctx.runtime.declare_keys(name, ctx.contract.tables[table].primary_key, foreign_keys(ctx.contract, table, "target"))
+        ctx.runtime.declare_keys(
+            name, ctx.contract.tables[table].primary_key, foreign_keys(ctx.contract, table, "target")
+        )
     return name
 
 
-def promote_step(ctx: Context, run_id: str, log: StepLog, *, fail_after: int | None = None) -> dict[str, tuple[int, int]]:
+def promote_step(
+    ctx: Context, run_id: str, log: StepLog, *, fail_after: int | None = None
+) -> dict[str, tuple[int, int]]:
     """Staging -> final, all tables or none. ``fail_after`` (tests) raises after that many tables."""
     journal = begin(ctx, run_id, log)
     passed = _require(journal, run_id, "check_passed", "promote")
@@ -263,8 +279,10 @@ def promote_step(ctx: Context, run_id: str, log: StepLog, *, fail_after: int | N
     names = {t: _ensure_final(ctx, t) for t in tables}
     before = {t: ctx.runtime.version(n) for t, n in names.items()}
     # One commit: the versions to restore become durable together with the intent to promote.
-    journal.record_many([dict(run_id=run_id, event="promote_table_begin", table=t, before=v) for t, v in before.items()]
-                        + [dict(run_id=run_id, event="promote_begin", detail={"versions_before": before})])
+    journal.record_many(
+        [dict(run_id=run_id, event="promote_table_begin", table=t, before=v) for t, v in before.items()]
+        + [dict(run_id=run_id, event="promote_begin", detail={"versions_before": before})]
+    )
     done: dict[str, tuple[int, int]] = {}
     try:
         # Sequential on purpose: each table is one Delta commit, and the crash tests stop between two of them.
@@ -277,18 +295,29 @@ def promote_step(ctx: Context, run_id: str, log: StepLog, *, fail_after: int | N
             ctx.runtime.overwrite(names[table], ctx.runtime.read(ctx.contract.staging_name(table)), cols)
             after = ctx.runtime.version(names[table])
             done[table] = (before[table], after)
-            log.line(f"  promoted {names[table]:<40} v{before[table]} -> v{after} {log.timed('promote', started):6.1f} s")
+            log.line(
+                f"  promoted {names[table]:<40} v{before[table]} -> v{after} {log.timed('promote', started):6.1f} s"
+            )
     except Exception as exc:
         restore_tables(ctx, before, log)
         journal.record(run_id, "rolled_back", detail={"reason": str(exc)[:500], "versions": before})
         journal.release(run_id)
-        raise StepFailed(EXIT_PROMOTE, f"promotion failed ({exc}); every final table was restored to its "
-                         "version before this run") from None
-    journal.record_many([dict(run_id=run_id, event="promote_table", table=t, before=b, after=a)
-                         for t, (b, a) in done.items()]
-                        + [dict(run_id=run_id, event="promote_commit", key_fingerprint=ctx.keyring.fingerprint(),
-                                contract_sha256=ctx.contract_sha256, code_version=__version__,
-                                detail={"versions": {t: list(v) for t, v in done.items()}})])
+        raise StepFailed(
+            EXIT_PROMOTE, f"promotion failed ({exc}); every final table was restored to its version before this run"
+        ) from None
+    journal.record_many(
+        [dict(run_id=run_id, event="promote_table", table=t, before=b, after=a) for t, (b, a) in done.items()]
+        + [
+            dict(
+                run_id=run_id,
+                event="promote_commit",
+                key_fingerprint=ctx.keyring.fingerprint(),
+                contract_sha256=ctx.contract_sha256,
+                code_version=__version__,
+                detail={"versions": {t: list(v) for t, v in done.items()}},
+            )
+        ]
+    )
     journal.release(run_id)
     return done
 

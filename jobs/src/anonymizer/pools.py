@@ -72,8 +72,7 @@ def build_pools() -> dict[str, list[str]]:
     f = faker()
     cities = _unique(f.city, SIZES["cities"])
     f = faker()
-    addresses = _unique(lambda: f"{f.street_address()}, {f.city()}, {f.state_abbr()} {f.zipcode()}",
-                        SIZES["addresses"])
+    addresses = _unique(lambda: f"{f.street_address()}, {f.city()}, {f.state_abbr()} {f.zipcode()}", SIZES["addresses"])
     f = faker()
 
     def hospital() -> str:
@@ -81,8 +80,7 @@ def build_pools() -> dict[str, list[str]]:
         return template.format(city=f.city(), first=f.first_name(), last=f.last_name())
 
     hospitals = _unique(hospital, SIZES["hospitals"])
-    return {"first_names": first, "last_names": last, "cities": cities, "addresses": addresses,
-            "hospitals": hospitals}
+    return {"first_names": first, "last_names": last, "cities": cities, "addresses": addresses, "hospitals": hospitals}
 
 
 def pool_dir() -> Path:

@@ -25,7 +25,7 @@ def mermaid_er(contract: Contract) -> str:
         for name, col in spec.columns.items():
             mark = "PK" if name in spec.primary_key else "FK" if name in fk_cols else ""
             kind = col.sql_type.name.replace("(", "_").replace(",", "_").replace(")", "")
-            lines.append(f'        {kind} {name} {mark} "{col.strategy}"'.replace("  \"", " \""))
+            lines.append(f'        {kind} {name} {mark} "{col.strategy}"'.replace('  "', ' "'))
         lines.append("    }")
     for table, spec in contract.tables.items():
         for fk in spec.foreign_keys:
@@ -35,8 +35,13 @@ def mermaid_er(contract: Contract) -> str:
     return "\n".join(lines)
 
 
-def build_report(contract: Contract, contract_sha256: str, run_id: str, events: list[Event],
-                 durations: dict[str, float] | None = None) -> dict[str, Any]:
+def build_report(
+    contract: Contract,
+    contract_sha256: str,
+    run_id: str,
+    events: list[Event],
+    durations: dict[str, float] | None = None,
+) -> dict[str, Any]:
     by_event: dict[str, Event] = {}
     for e in events:
         if e.table_name is None:
@@ -47,14 +52,25 @@ def build_report(contract: Contract, contract_sha256: str, run_id: str, events: 
             versions[e.table_name] = {"before": e.version_before, "after": e.version_after}
     gate = by_event.get("gate_passed") or by_event.get("gate_failed")
     check = by_event.get("check_passed") or by_event.get("check_failed")
-    status = ("published" if "promote_commit" in by_event else "rolled_back" if "rolled_back" in by_event
-              else "checks_failed" if "check_failed" in by_event else "gate_failed" if "gate_failed" in by_event
-              else "incomplete")
-    rows = (gate.detail.get("row_counts", {}) if gate else {})
+    status = (
+        "published"
+        if "promote_commit" in by_event
+        else "rolled_back"
+        if "rolled_back" in by_event
+        else "checks_failed"
+        if "check_failed" in by_event
+        else "gate_failed"
+        if "gate_failed" in by_event
+        else "incomplete"
+    )
+    rows = gate.detail.get("row_counts", {}) if gate else {}
     tables = {
-        t: {"rows": rows.get(t), "columns": len(spec.columns),
+        t: {
+            "rows": rows.get(t),
+            "columns": len(spec.columns),
             "strategies": dict(Counter(c.strategy for c in spec.columns.values())),
-            "delta_versions": versions.get(t)}
+            "delta_versions": versions.get(t),
+        }
         for t, spec in contract.tables.items()
     }
     started = events[0].ts if events else None
@@ -62,9 +78,12 @@ def build_report(contract: Contract, contract_sha256: str, run_id: str, events: 
     return {
         "run_id": run_id,
         "status": status,
-        "contract": {"name": contract.name, "sha256": contract_sha256,
-                     "source": f"{contract.source.catalog}.{contract.source.schema_}",
-                     "target": f"{contract.target.catalog}.{contract.target.schema_}"},
+        "contract": {
+            "name": contract.name,
+            "sha256": contract_sha256,
+            "source": f"{contract.source.catalog}.{contract.source.schema_}",
+            "target": f"{contract.target.catalog}.{contract.target.schema_}",
+        },
         "code_version": __version__,
         "started": str(started) if started else None,
         "ended": str(ended) if ended else None,
@@ -79,15 +98,21 @@ def build_report(contract: Contract, contract_sha256: str, run_id: str, events: 
 
 
 def to_markdown(report: dict[str, Any]) -> str:
-    out = [f"# Anonymization run {report['run_id']}", "",
-           f"- status: **{report['status']}**",
-           f"- contract: `{report['contract']['name']}` sha256 `{report['contract']['sha256'][:16]}…` "
-           f"({report['contract']['source']} → {report['contract']['target']})",
-           f"- code version: {report['code_version']}",
-           f"- elapsed: {report['elapsed_seconds']} s; steps: "
-           + ", ".join(f"{k} {v:.1f} s" for k, v in report["durations_seconds"].items()), "",
-           "## Tables", "", "| table | rows | columns | strategies | Delta version before → after |",
-           "|---|---:|---:|---|---|"]
+    out = [
+        f"# Anonymization run {report['run_id']}",
+        "",
+        f"- status: **{report['status']}**",
+        f"- contract: `{report['contract']['name']}` sha256 `{report['contract']['sha256'][:16]}…` "
+        f"({report['contract']['source']} → {report['contract']['target']})",
+        f"- code version: {report['code_version']}",
+        f"- elapsed: {report['elapsed_seconds']} s; steps: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in report["durations_seconds"].items()),
+        "",
+        "## Tables",
+        "",
+        "| table | rows | columns | strategies | Delta version before → after |",
+        "|---|---:|---:|---|---|",
+    ]
     for t, info in report["tables"].items():
         v = info["delta_versions"]
         strategies = ", ".join(f"{k}×{n}" for k, n in sorted(info["strategies"].items()))

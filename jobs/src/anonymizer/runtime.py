@@ -164,7 +164,9 @@ def parse_tags(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, str], dict[str
     return out
 
 
-def key_metadata_properties(primary_key: Sequence[str], foreign_keys: Sequence[tuple[Sequence[str], str, Sequence[str]]]) -> dict[str, str]:
+def key_metadata_properties(
+    primary_key: Sequence[str], foreign_keys: Sequence[tuple[Sequence[str], str, Sequence[str]]]
+) -> dict[str, str]:
     """Local stand-in for PK/FK constraints: table properties the gate can read back."""
     return {
         PK_PROPERTY: ",".join(primary_key),
@@ -204,8 +206,9 @@ class Runtime(ABC):
     def key_metadata(self, uc_name: str) -> KeyMetadata: ...
 
     @abstractmethod
-    def declare_keys(self, uc_name: str, primary_key: Sequence[str],
-                     foreign_keys: Sequence[tuple[Sequence[str], str, Sequence[str]]]) -> None:
+    def declare_keys(
+        self, uc_name: str, primary_key: Sequence[str], foreign_keys: Sequence[tuple[Sequence[str], str, Sequence[str]]]
+    ) -> None:
         """Record PK/FK on a table (informational constraints on Databricks, properties locally)."""
 
     @abstractmethod
@@ -221,7 +224,9 @@ class Runtime(ABC):
         schema = self.read(uc_name).schema
         return [LiveColumn(f.name, spark_type_name(f.dataType, dict(f.metadata)), f.nullable) for f in schema.fields]
 
-    def create_table(self, uc_name: str, columns: Sequence[LiveColumn], properties: dict[str, str] | None = None) -> None:
+    def create_table(
+        self, uc_name: str, columns: Sequence[LiveColumn], properties: dict[str, str] | None = None
+    ) -> None:
         catalog, schema, _ = split_name(uc_name)
         self.ensure_schema(catalog, schema)
         self.sql(create_table_sql(self.ref(uc_name), columns, properties or {}))
@@ -306,8 +311,9 @@ class LocalRuntime(Runtime):
     def key_metadata(self, uc_name: str) -> KeyMetadata:
         return parse_key_properties(self.properties(uc_name))
 
-    def declare_keys(self, uc_name: str, primary_key: Sequence[str],
-                     foreign_keys: Sequence[tuple[Sequence[str], str, Sequence[str]]]) -> None:
+    def declare_keys(
+        self, uc_name: str, primary_key: Sequence[str], foreign_keys: Sequence[tuple[Sequence[str], str, Sequence[str]]]
+    ) -> None:
         self.set_properties(uc_name, key_metadata_properties(primary_key, foreign_keys))
 
     def drop(self, uc_name: str) -> None:
@@ -363,8 +369,9 @@ class DatabricksRuntime(Runtime):
     def key_metadata(self, uc_name: str) -> KeyMetadata:
         return parse_key_constraints(self._rows(key_constraints_sql(*split_name(uc_name))))
 
-    def declare_keys(self, uc_name: str, primary_key: Sequence[str],
-                     foreign_keys: Sequence[tuple[Sequence[str], str, Sequence[str]]]) -> None:
+    def declare_keys(
+        self, uc_name: str, primary_key: Sequence[str], foreign_keys: Sequence[tuple[Sequence[str], str, Sequence[str]]]
+    ) -> None:
         live = self.key_metadata(uc_name)
         if not live.primary_key and primary_key:
             self.sql(primary_key_sql(uc_name, primary_key))

@@ -11,9 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Family = Literal[
-    "integer", "decimal", "floating", "string", "date", "timestamp", "boolean", "binary", "complex"
-]
+Family = Literal["integer", "decimal", "floating", "string", "date", "timestamp", "boolean", "binary", "complex"]
 
 # Bit width of the non-negative range of each integer type: INT keys are permuted within [0, 2^31).
 INTEGER_BITS: dict[str, int] = {"tinyint": 7, "smallint": 15, "int": 31, "bigint": 63}
@@ -93,9 +91,7 @@ def parse_type(text: str) -> SqlType:
             scale = int(b) if b is not None else 0
             if not 1 <= a <= 38 or not 0 <= scale <= a:
                 raise TypeParseError(f"decimal({a},{scale}) needs 1 <= precision <= 38, 0 <= scale <= precision")
-            return SqlType(
-                name=f"decimal({a},{scale})", family="decimal", base="decimal", precision=a, scale=scale
-            )
+            return SqlType(name=f"decimal({a},{scale})", family="decimal", base="decimal", precision=a, scale=scale)
     if raw == "decimal":
         return SqlType(name="decimal(10,0)", family="decimal", base="decimal", precision=10, scale=0)
     raise TypeParseError(

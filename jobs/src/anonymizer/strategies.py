@@ -87,8 +87,12 @@ _ALL_SCALAR: frozenset[Family] = frozenset(
 STRATEGIES: dict[str, StrategySpec] = {
     spec.name: spec
     for spec in (
-        StrategySpec("key", frozenset({"integer", "string"}), KeyParams,
-                     "keyed format-preserving permutation; same mapping for a PK and every FK to it"),
+        StrategySpec(
+            "key",
+            frozenset({"integer", "string"}),
+            KeyParams,
+            "keyed format-preserving permutation; same mapping for a PK and every FK to it",
+        ),
         StrategySpec("person_name", _STRING, PoolParams, "realistic full name from a Faker-made pool"),
         StrategySpec("first_name", _STRING, PoolParams, "realistic first name from a Faker-made pool"),
         StrategySpec("last_name", _STRING, PoolParams, "realistic last name from a Faker-made pool"),
@@ -98,10 +102,18 @@ STRATEGIES: dict[str, StrategySpec] = {
         StrategySpec("ssn", _STRING, NoParams, "format-preserving encryption of the digits, always a valid SSN"),
         StrategySpec("phone", _STRING, NoParams, "format-preserving encryption of the digits"),
         StrategySpec("email", _STRING, EmailParams, "unique pseudonymous local part at a reserved domain"),
-        StrategySpec("date_shift", frozenset({"date", "timestamp"}), DateShiftParams,
-                     "shift by a keyed per-entity offset in [-max_days, -1]"),
-        StrategySpec("generalize", frozenset({"date", "timestamp", "integer", "decimal", "floating", "string"}),
-                     GeneralizeParams, "coarsen: date to month/year, number to bin, string to prefix"),
+        StrategySpec(
+            "date_shift",
+            frozenset({"date", "timestamp"}),
+            DateShiftParams,
+            "shift by a keyed per-entity offset in [-max_days, -1]",
+        ),
+        StrategySpec(
+            "generalize",
+            frozenset({"date", "timestamp", "integer", "decimal", "floating", "string"}),
+            GeneralizeParams,
+            "coarsen: date to month/year, number to bin, string to prefix",
+        ),
         StrategySpec("hash", frozenset({"string", "binary"}), HashParams, "HMAC-SHA256, hex, truncatable"),
         StrategySpec("null", _ALL_SCALAR | {"complex"}, NoParams, "replace with NULL (column must be nullable)"),
         StrategySpec("keep", _ALL_SCALAR | {"complex"}, KeepParams, "copy unchanged (explicit approval)"),

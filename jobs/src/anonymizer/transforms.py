@@ -50,8 +50,29 @@ POOL_OF = {
     "address": "addresses",
     "organization_name": "hospitals",
 }
-_ROMAN = ["", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV",
-          "XVI", "XVII", "XVIII", "XIX", "XX"]
+_ROMAN = [
+    "",
+    "I",
+    "II",
+    "III",
+    "IV",
+    "V",
+    "VI",
+    "VII",
+    "VIII",
+    "IX",
+    "X",
+    "XI",
+    "XII",
+    "XIII",
+    "XIV",
+    "XV",
+    "XVI",
+    "XVII",
+    "XVIII",
+    "XIX",
+    "XX",
+]
 _MIDDLE = [""] + [f" {chr(c)}." for c in range(ord("A"), ord("Z") + 1)]
 
 
@@ -96,8 +117,7 @@ def _suffixes(levels: U64, strategy: str) -> pa.Array:
     if strategy in ("person_name", "first_name", "last_name"):
         roman = pa.array([f" {r}" if r else "" for r in _ROMAN[1:]], type=pa.string())  # level k -> roman(k+1)
         small = lv < len(_ROMAN) - 1
-        text = pc.if_else(pa.array(small), roman.take(pa.array(np.where(small, lv, 0))),
-                          _join(" ", numbers))
+        text = pc.if_else(pa.array(small), roman.take(pa.array(np.where(small, lv, 0))), _join(" ", numbers))
         text = pc.if_else(pa.array(lv == 0), "", text)
     elif strategy == "address":
         text = pc.if_else(pa.array(lv == 0), "", _join(" Unit ", numbers))
@@ -131,8 +151,12 @@ def pool_from_keys(key: bytes, strategy: str, keys: npt.NDArray[np.integer]) -> 
         # level -> (middle initial, suffix level): "Ann Lee", then "Ann B. Lee".. "Ann Z. Lee", then "Ann Lee II"
         middle = level % np.uint64(len(_MIDDLE))
         level = level // np.uint64(len(_MIDDLE))
-        base = _join(_take(first, perm // np.uint64(len(last))), _take(pa.array(_MIDDLE), middle), " ",
-                     _take(last, perm % np.uint64(len(last))))
+        base = _join(
+            _take(first, perm // np.uint64(len(last))),
+            _take(pa.array(_MIDDLE), middle),
+            " ",
+            _take(last, perm % np.uint64(len(last))),
+        )
     else:
         base = _take(pool, perm)
     if not level.any():
@@ -217,8 +241,9 @@ def ssn(key: bytes, arr: pa.Array, *, decrypt: bool = False) -> pa.Array:
         idx = offsets[rows9][:, None] + np.arange(int(width))[None, :]
         out[idx] = mat9
     bufs = arr.buffers()
-    inplace = pa.Array.from_buffers(arr.type, len(arr), [bufs[0], bufs[1], pa.py_buffer(out)],
-                                    arr.null_count, arr.offset)
+    inplace = pa.Array.from_buffers(
+        arr.type, len(arr), [bufs[0], bufs[1], pa.py_buffer(out)], arr.null_count, arr.offset
+    )
     if not other.any():
         return inplace
     if prf_all is None:
@@ -258,15 +283,21 @@ def email(key: bytes, arr: pa.Array, *, keep_domain: bool = False) -> pa.Array:
     first, last = _lower_pool("first_names"), _lower_pool("last_names")
     shifts = np.arange(8, dtype=np.uint64) * np.uint64(5)
     tag = _B32[((u1[:, None] >> shifts[None, :]) & np.uint64(31)).astype(np.int64)]
-    local = _join(_take(first, u0 % np.uint64(len(first))), ".",
-                  _take(last, (u0 >> np.uint64(32)) % np.uint64(len(last))), ".", _fixed_width(tag))
+    local = _join(
+        _take(first, u0 % np.uint64(len(first))),
+        ".",
+        _take(last, (u0 >> np.uint64(32)) % np.uint64(len(last))),
+        ".",
+        _fixed_width(tag),
+    )
     has_at = pc.match_substring(arr, "@")
     domain = pc.if_else(has_at, pc.replace_substring_regex(arr, r"^.*@", ""), "")
     if keep_domain:
         new_domain = pc.if_else(pc.equal(domain, ""), EMAIL_DOMAINS[0], domain)
     else:
-        d = prf_strings(key, domain.combine_chunks() if isinstance(domain, pa.ChunkedArray) else domain,
-                        tag=0x444F4D)  # "DOM"
+        d = prf_strings(
+            key, domain.combine_chunks() if isinstance(domain, pa.ChunkedArray) else domain, tag=0x444F4D
+        )  # "DOM"
         new_domain = _take(pa.array(EMAIL_DOMAINS), d % np.uint64(len(EMAIL_DOMAINS)))
     return _join(local, "@", new_domain)
 
@@ -297,4 +328,3 @@ def hmac_sha256(key: bytes, values: list[bytes | None]) -> list[bytes | None]:
     meant for rare free-text/binary columns, not keys (keys use FPE).
     """
     return [None if v is None else hmac.digest(key, v, "sha256") for v in values]
-
