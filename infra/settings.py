@@ -59,6 +59,12 @@ SCHEMA_PRIVILEGES = frozenset(
 CATALOG_PRIVILEGES = SCHEMA_PRIVILEGES | {"USE_CATALOG", "CREATE_SCHEMA"}
 
 Identifier = Annotated[str, Field(pattern=_IDENT)]
+# A catalog's managed location: a cloud object-store URL with a bucket/container (no http, no DBFS, no blanks).
+# Metastores created since late 2023 have no root storage, so a new catalog without one fails at apply.
+STORAGE_ROOT_PATTERN = (
+    r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]|abfss://[A-Za-z0-9-]+@[a-z0-9]+\.dfs\.core\.windows\.net"
+    r"|gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9])(/[^\s]*)?$"
+)
 
 
 class _Model(BaseModel):
@@ -128,6 +134,11 @@ class DatabricksSettings(_Model):
 class SourceLocation(_Model):
     catalog: Identifier = Field(description="the production catalog, e.g. medical")
     schema_: Identifier = Field(alias="schema", description="the production schema, e.g. visits")
+    storage_root: str | None = Field(
+        default=None,
+        pattern=STORAGE_ROOT_PATTERN,
+        description="the managed storage location of the production catalog (only with create_source_catalog)",
+    )
 
     @field_validator("catalog")
     @classmethod
@@ -147,9 +158,12 @@ class AnonymizedLocation(_Model):
     catalog: Identifier = Field(description="the anonymized catalog, e.g. medical_anonymized")
     schema_: Identifier = Field(alias="schema", description="the final schema developers read, e.g. visits")
     staging_schema: Identifier = Field(description="the staging schema only the job writes, e.g. visits_staging")
-    storage_root: str | None = Field(
-        default=None,
-        description="a managed storage location (s3://, abfss://, gs://) when the metastore has no root storage",
+    storage_root: str = Field(
+        pattern=STORAGE_ROOT_PATTERN,
+        description=(
+            "the managed storage location of the new catalog (s3://bucket/path, abfss://container@account"
+            ".dfs.core.windows.net/path or gs://bucket/path), covered by an external location the deployer may use"
+        ),
     )
 
     @field_validator("catalog")
@@ -214,6 +228,16 @@ class Catalogs(_Model):
     def _distinct_catalogs(self) -> Catalogs:
         if self.source.catalog == self.anonymized.catalog:
             raise ValueError("the anonymized catalog must differ from the source catalog: it is bound to development")
+        if self.create_source_catalog and self.source.storage_root is None:
+            raise ValueError(
+                "create_source_catalog: true needs catalogs.source.storage_root (the production catalog's managed "
+                "location); a catalog without one fails at apply on a metastore without root storage"
+            )
+        if not self.create_source_catalog and self.source.storage_root is not None:
+            raise ValueError(
+                "catalogs.source.storage_root is set but the stack only references the existing production "
+                "catalog (create_source_catalog: false); remove it"
+            )
         return self
 
 
@@ -263,6 +287,13 @@ class Principals(_Model):
     production_readers: list[ProductionPrincipal] = Field(
         default_factory=list,
         description="every other principal that may read the source catalog, with its privileges",
+    )
+    developers_view_job: bool = Field(
+        default=False,
+        description=(
+            "true to give developers CAN_VIEW on the job; a workspace ACL needs the group assigned to the "
+            "production workspace, which also lets developers sign in there, so it is off by default"
+        ),
     )
 
     # Order matters: pydantic reports the first failing validator, and "contains every user" is the clearer
@@ -362,18 +393,46 @@ class JobSettings(_Model):
     retries: Retries = Field(default_factory=Retries, description="for idempotent tasks only")
 
 
+KEY_IN_STATE_SOURCES = frozenset({"generated", "variable"})
+
+
 class SecretSettings(_Model):
     scope: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,128}$", description="the secret scope name")
     key: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,128}$", description="the secret key name")
-    source: Literal["generated", "variable"] = Field(
-        default="generated",
-        description="generated: random_password of 64 characters; variable: TF_VAR_anonymization_key",
+    source: Literal["key-init", "generated", "variable"] = Field(
+        default="key-init",
+        description=(
+            "key-init (default): Terraform declares scope and ACL only and `anonymizer key init` writes the key, "
+            "so it never enters Terraform state; generated (random_password) and variable "
+            "(TF_VAR_anonymization_key) put the key IN CLEAR TEXT IN THE STATE and in every saved plan, readable "
+            "by anyone who can read either: they need key_in_state_acknowledged: true"
+        ),
+    )
+    key_in_state_acknowledged: bool = Field(
+        default=False,
+        description=(
+            "true only with source generated/variable, to acknowledge that the key sits in the Terraform state "
+            "(the policy gate fails such a stack otherwise, CKV_DBX_26)"
+        ),
     )
     generation: int = Field(
         default=1,
         ge=1,
         description="bump to rotate the generated key (every pseudonym in development changes)",
     )
+
+    @property
+    def key_in_state(self) -> bool:
+        """True when Terraform writes the key (it is then in the state and in every saved plan)."""
+        return self.source in KEY_IN_STATE_SOURCES
+
+    @model_validator(mode="after")
+    def _acknowledged_only_with_state(self) -> SecretSettings:
+        if self.key_in_state_acknowledged and not self.key_in_state:
+            raise ValueError(
+                "key_in_state_acknowledged is true but source is key-init (the key is not in the state); remove it"
+            )
+        return self
 
 
 class S3Backend(_Model):

@@ -20,6 +20,7 @@ from infra.constructs.job import AnonymizationJob, JobLocations, WheelArtifact
 from infra.constructs.job_permissions import JobPermissions
 from infra.constructs.secret import AnonymizationKey
 from infra.constructs.tags import ContractTags
+from infra.constructs.workspace import WorkspaceGuard
 from infra.settings import EnvironmentConfig
 from infra.wheel import Wheel
 
@@ -33,7 +34,11 @@ class AnonymizerStack(TerraformStack):
         # Credentials come from the environment of whoever runs terraform (DATABRICKS_CLIENT_ID/SECRET,
         # a CLI profile, Azure CLI...), never from code or config.
         DatabricksProvider(self, "databricks", host=config.databricks.host)
-        RandomProvider(self, "random")
+        if config.secret.source == "generated":
+            RandomProvider(self, "random")
+        # Plan-time refusal to run against another workspace, or with ACL principals not assigned to it: every
+        # data source is read during plan, so a failed lookup or postcondition stops the plan before any change.
+        WorkspaceGuard(self, "workspace", config=config)
 
         cat = config.catalogs
         source = SourceCatalog(self, "source", source=cat.source, create=cat.create_source_catalog)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policies import backend
+from policies import backend, stack_rules
 from policies.findings import Finding, parse_report
 
 REPO = Path(__file__).resolve().parents[1]
@@ -159,6 +159,86 @@ def backend_findings(files: Sequence[Path]) -> list[Finding]:
     return findings
 
 
+Allowlists = dict[str, dict[str, Any]]
+
+
+def allowlists_from_configs() -> Allowlists:
+    """The allowlist of every environment config, keyed by stack name (what ``infra.synth`` names its stacks)."""
+    # Imported here: the infra package (pydantic, the contract) is only needed when the configs are read.
+    from anonymizer.contract import ContractError, load_contract
+    from infra.allowlist import allowlist_for
+    from infra.settings import CONFIG_DIR, ConfigError, config_files, load_config
+    from infra.synth import contract_in_jobs
+    from infra.wheel import JOBS_DIR
+
+    try:
+        contract = load_contract(contract_in_jobs(JOBS_DIR))
+        configs = [load_config(path, contract) for path in config_files(CONFIG_DIR)]
+    except (ConfigError, ContractError) as exc:
+        raise ScanError(f"cannot derive the allowlists from the environment configs: {exc}") from None
+    return {config.stack_name: allowlist_for(config) for config in configs}
+
+
+def load_allowlists(path: Path | None) -> Allowlists:
+    """``--allowlist FILE`` (JSON: stack name -> allowlist; tests and fixtures) or the configs' allowlists."""
+    if path is None:
+        return allowlists_from_configs()
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ScanError(f"cannot read the allowlist file {path}: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ScanError(f"{path}: expected a JSON object mapping stack names to allowlists")
+    return data
+
+
+def _line_of(text: str, address: str) -> int:
+    """The line of ``address`` (``type.name``, ``data.type.name``, ``output.name``...) in the stack file."""
+    name = address.rsplit(".", 1)[-1]
+    needle = re.compile(rf'^\s*"{re.escape(name)}": ' + "{")
+    for number, raw in enumerate(text.splitlines(), 1):
+        if needle.match(raw):
+            return number
+    return 1
+
+
+def stack_rule_findings(files: Sequence[Path], allowlists: Allowlists) -> list[Finding]:
+    """CKV_DBX_21..28 (``policies/stack_rules.py``) on each stack, against the allowlist of its config."""
+    findings = []
+    for path in files:
+        text = path.read_text("utf-8")
+        document = json.loads(text)
+        stack = path.parent.name
+        for violation in stack_rules.evaluate(document, allowlists.get(stack), stack):
+            line = _line_of(text, violation.address) if violation.address != "stack" else 1
+            construct = _construct_of(document, violation.address) or f"{stack} (stack)"
+            findings.append(
+                Finding(
+                    violation.check_id,
+                    stack_rules.TITLES[violation.check_id],
+                    violation.address,
+                    construct,
+                    _display(path),
+                    (line, line),
+                    (violation.message,),
+                )
+            )
+    return findings
+
+
+def _construct_of(document: dict[str, Any], address: str) -> str | None:
+    parts = address.split(".")
+    section = "data" if parts[0] == "data" else "resource"
+    if section == "data":
+        parts = parts[1:]
+    if len(parts) != 2:
+        return None
+    conf = document.get(section, {}).get(parts[0], {}).get(parts[1])
+    meta = conf.get("//", {}).get("metadata", {}) if isinstance(conf, dict) else {}
+    path = meta.get("path") if isinstance(meta, dict) else None
+    return path if isinstance(path, str) else None
+
+
 def _sarif_message(finding: Finding) -> str:
     details = "; ".join(finding.details)
     return f"{finding.title}: {finding.address} [{finding.construct_path}]" + (f": {details}" if details else "")
@@ -212,31 +292,34 @@ def enrich_sarif(path: Path, findings: Sequence[Finding], extra: Sequence[Findin
 
 
 def add_junit_suite(path: Path, files: Sequence[Path], extra: Sequence[Finding]) -> None:
-    """Append a CKV_DBX_19 test suite (one case per stack) to checkov's JUnit report."""
+    """Append the rules ``scan.py`` runs itself to checkov's JUnit report: one suite per rule (CKV_DBX_19, then
+    the allowlist rules), one case per stack, failed with every finding of that rule on that stack."""
     tree = ET.parse(path)  # noqa: S314  # checkov wrote this file a moment ago; it is not external input
     root = tree.getroot()
-    failing = {f.file: f for f in extra}
-    suite = ET.SubElement(
-        root,
-        "testsuite",
-        name=f"{backend.CHECK_ID} state backend",
-        tests=str(len(files)),
-        failures=str(len(failing)),
-        errors="0",
-        skipped="0",
-    )
-    for stack in files:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            name=f"[{backend.CHECK_ID}] {backend.TITLE}",
-            classname=_display(stack),
-            file=_display(stack),
+    suites = [(backend.CHECK_ID, f"{backend.CHECK_ID} state backend", backend.TITLE)]
+    suites += [(check_id, f"{check_id} allowlist", title) for check_id, title in stack_rules.TITLES.items()]
+    for check_id, suite_name, title in suites:
+        failing: dict[str, list[Finding]] = {}
+        for finding in extra:
+            if finding.check_id == check_id:
+                failing.setdefault(finding.file, []).append(finding)
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=suite_name,
+            tests=str(len(files)),
+            failures=str(len(failing)),
+            errors="0",
+            skipped="0",
         )
-        if _display(stack) in failing:
-            finding = failing[_display(stack)]
-            failure = ET.SubElement(case, "failure", type="failure", message=_sarif_message(finding))
-            failure.text = "\n".join(finding.details)
+        for stack in files:
+            case = ET.SubElement(
+                suite, "testcase", name=f"[{check_id}] {title}", classname=_display(stack), file=_display(stack)
+            )
+            found = failing.get(_display(stack), [])
+            if found:
+                failure = ET.SubElement(case, "failure", type="failure", message=_sarif_message(found[0]))
+                failure.text = "\n".join(f"{f.address}: {d}" for f in found for d in f.details)
     for attribute in ("tests", "failures"):
         total = sum(int(s.get(attribute, "0")) for s in root.iter("testsuite"))
         root.set(attribute, str(total))
@@ -263,8 +346,9 @@ def _sort_key(finding: Finding) -> tuple[str, int, str]:
     return (finding.file, int(number) if number.isdigit() else 0, finding.address)
 
 
-def scan(outdir: Path, reports_dir: Path, *, skip_synth: bool = False) -> int:
+def scan(outdir: Path, reports_dir: Path, *, skip_synth: bool = False, allowlist: Path | None = None) -> int:
     """Synthesize (unless told not to), scan, report; returns the process exit status."""
+    allowlists = load_allowlists(allowlist)  # first: a broken config must stop the gate before any work
     if not skip_synth:
         synthesize(outdir)
     target = outdir / "stacks" if (outdir / "stacks").is_dir() else outdir
@@ -274,12 +358,12 @@ def scan(outdir: Path, reports_dir: Path, *, skip_synth: bool = False) -> int:
     run = run_checkov(target, reports_dir)
     if run.parsing_errors:
         raise ScanError(f"checkov could not parse: {run.parsing_errors}")
-    extra = backend_findings(files)
+    extra = backend_findings(files) + stack_rule_findings(files, allowlists)
     enrich_sarif(reports_dir / "results_sarif.sarif", run.failed, extra)
     add_junit_suite(reports_dir / "results_junitxml.xml", files, extra)
     failures = sorted([*run.failed, *extra], key=_sort_key)
     print(
-        f"policy scan: {len(files)} stack(s), {len(run.passed) + len(files) - len(extra)} passed, "
+        f"policy scan: {len(files)} stack(s), {len(run.passed) + len(files) * (1 + len(stack_rules.TITLES)) - len({(f.file, f.check_id) for f in extra})} passed, "
         f"{len(failures)} failed (checkov {run.seconds:.1f}s); reports in {_display(reports_dir)}/"
     )
     for finding in failures:
@@ -306,9 +390,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="scan the existing output (e.g. right after `make synth`) instead of synthesizing",
     )
+    parser.add_argument(
+        "--allowlist",
+        type=Path,
+        default=None,
+        help="JSON mapping stack name -> allowlist (tests and fixtures); default: derived from infra/config/*.yaml",
+    )
     args = parser.parse_args(argv)
     try:
-        return scan(args.outdir.resolve(), args.reports_dir.resolve(), skip_synth=args.skip_synth)
+        return scan(
+            args.outdir.resolve(),
+            args.reports_dir.resolve(),
+            skip_synth=args.skip_synth,
+            allowlist=args.allowlist.resolve() if args.allowlist else None,
+        )
     except ScanError as exc:
         print(f"policy scan: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -14,7 +14,7 @@ Docs: https://registry.terraform.io/providers/databricks/databricks/latest/docs/
 
 from __future__ import annotations
 
-from cdktf import ITerraformDependable
+from cdktf import ITerraformDependable, Postcondition, TerraformResourceLifecycle
 from cdktf_cdktf_provider_databricks.catalog import Catalog
 from cdktf_cdktf_provider_databricks.data_databricks_catalog import DataDatabricksCatalog
 from cdktf_cdktf_provider_databricks.data_databricks_schema import DataDatabricksSchema
@@ -23,9 +23,10 @@ from cdktf_cdktf_provider_databricks.volume import Volume
 from constructs import Construct
 
 from infra import settings
+from infra.allowlist import ARTIFACTS_VOLUME, REPORTS_VOLUME
 
-ARTIFACTS_VOLUME = "artifacts"
-REPORTS_VOLUME = "reports"
+# Evaluated by Terraform after reading the data source (catalog_info is a one-element block list).
+ISOLATED_CONDITION = '${self.catalog_info[0].isolation_mode == "ISOLATED"}'
 
 
 class SourceCatalog(Construct):
@@ -45,6 +46,7 @@ class SourceCatalog(Construct):
                 "catalog",
                 name=source.catalog,
                 isolation_mode="ISOLATED",  # only production is (auto-)bound; never development
+                storage_root=source.storage_root,
                 comment="Production data. Read access is declared in infra/ (authoritative grants).",
             )
             schema = Schema(
@@ -58,7 +60,25 @@ class SourceCatalog(Construct):
             self.schema_full_name: str = schema.id  # the schema's id is its full name catalog.schema
             self.dependables = [catalog, schema]
         else:
-            catalog_ref = DataDatabricksCatalog(self, "catalog", name=source.catalog)
+            # An existing production catalog that is OPEN is readable from every workspace on the metastore,
+            # development included: the plan stops here instead of anonymizing a copy of an exposed source.
+            catalog_ref = DataDatabricksCatalog(
+                self,
+                "catalog",
+                name=source.catalog,
+                lifecycle=TerraformResourceLifecycle(
+                    postcondition=[
+                        Postcondition(
+                            condition=ISOLATED_CONDITION,
+                            error_message=(
+                                f"The production catalog {source.catalog} is not ISOLATED: every workspace on the "
+                                "metastore (development included) can see it. Set its isolation mode to ISOLATED "
+                                "and bind it to the production workspace only, then plan again."
+                            ),
+                        )
+                    ]
+                ),
+            )
             schema_ref = DataDatabricksSchema(self, "schema", name=f"{source.catalog}.{source.schema_}")
             self.catalog_name = catalog_ref.name
             self.schema_full_name = schema_ref.name

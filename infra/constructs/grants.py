@@ -5,6 +5,8 @@ hand is revoked on the next apply. That is the point: every principal that can r
 everyone who can read the anonymized copy, is in this file or in the environment config. Ownership is not a
 grant: the deploying identity keeps its rights as owner (it must own both catalogs, or be metastore admin).
 
+The privilege sets live in ``infra/allowlist.py``, which the policy gate enforces (CKV_DBX_21).
+
 Least privilege for the job's service principal (SP):
   * source: USE_CATALOG, then USE_SCHEMA + SELECT on the one source schema. Nothing writable.
   * anonymized: USE_CATALOG; on final and staging USE_SCHEMA, SELECT, MODIFY, CREATE_TABLE (the job creates,
@@ -26,15 +28,15 @@ from cdktf_cdktf_provider_databricks.grants import Grants, GrantsGrant
 from constructs import Construct
 
 from infra import settings
-
-SP_SOURCE_CATALOG = ("USE_CATALOG",)
-SP_SOURCE_SCHEMA = ("SELECT", "USE_SCHEMA")
-SP_ANONYMIZED_CATALOG = ("USE_CATALOG",)
-SP_ANONYMIZED_SCHEMA = ("CREATE_TABLE", "MODIFY", "SELECT", "USE_SCHEMA")
-SP_ARTIFACTS_VOLUME = ("READ_VOLUME",)
-SP_REPORTS_VOLUME = ("READ_VOLUME", "WRITE_VOLUME")
-DEVELOPERS_CATALOG = ("USE_CATALOG",)
-DEVELOPERS_FINAL_SCHEMA = ("SELECT", "USE_SCHEMA")
+from infra.allowlist import (
+    DEVELOPERS_CATALOG,
+    DEVELOPERS_FINAL_SCHEMA,
+    SP_ANONYMIZED_CATALOG,
+    SP_ANONYMIZED_SCHEMA,
+    SP_ARTIFACTS_VOLUME,
+    SP_REPORTS_VOLUME,
+    source_grants,
+)
 
 PrincipalPrivileges = Mapping[str, Sequence[str]]
 
@@ -55,12 +57,7 @@ class SourceGrants(Construct):
         self, scope: Construct, id: str, *, catalog_name: str, schema_full_name: str, principals: settings.Principals
     ) -> None:
         super().__init__(scope, id)
-        sp = principals.job_service_principal
-        catalog: dict[str, list[str]] = {sp: list(SP_SOURCE_CATALOG)}
-        schema: dict[str, list[str]] = {sp: list(SP_SOURCE_SCHEMA)}
-        for reader in principals.production_readers:
-            catalog[reader.principal] = list(reader.catalog_privileges)
-            schema[reader.principal] = list(reader.schema_privileges)
+        catalog, schema = source_grants(principals)
         self.catalog = Grants(self, "catalog", catalog=catalog_name, grant=_grant_blocks(catalog))
         self.schema = Grants(self, "schema", schema=schema_full_name, grant=_grant_blocks(schema))
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf import AssetType, TerraformAsset
+from cdktf import AssetType, TerraformAsset, TerraformResourceLifecycle
 from cdktf_cdktf_provider_databricks.file import File
 from cdktf_cdktf_provider_databricks.job import (
     Job,
@@ -63,10 +63,17 @@ class Step:
     depends_on: tuple[str, ...]
     idempotent: bool
     run_if: str = "ALL_SUCCESS"
+    # A retry only helps a transient failure. The gate fails on drift between the live source and the
+    # contract, which a retry minutes later cannot fix; retrying it would only delay the alert.
+    retried: bool | None = None
+
+    @property
+    def retries(self) -> bool:
+        return self.idempotent if self.retried is None else self.retried
 
 
 STEPS: tuple[Step, ...] = (
-    Step("gate", "anonymizer-gate", (), idempotent=True),
+    Step("gate", "anonymizer-gate", (), idempotent=True, retried=False),
     Step("anonymize", "anonymizer-anonymize", ("gate",), idempotent=True),
     Step("check", "anonymizer-check", ("anonymize",), idempotent=True),
     Step("promote", "anonymizer-promote", ("check",), idempotent=False),
@@ -120,7 +127,17 @@ class WheelArtifact(Construct):
         super().__init__(scope, id)
         asset = TerraformAsset(self, "wheel", path=str(wheel.path), type=AssetType.FILE, asset_hash=wheel.short_hash)
         self.path = wheel.volume_path(volume_root)
-        self.file = File(self, "file", path=self.path, source=asset.path, depends_on=[volume])
+        # The path carries the wheel's content hash, so a new wheel is a new file (a replacement, never an
+        # in-place overwrite a running cluster could read half-written). create_before_destroy uploads the new
+        # file and updates the job before the old file is deleted: no moment where the job points at nothing.
+        self.file = File(
+            self,
+            "file",
+            path=self.path,
+            source=asset.path,
+            depends_on=[volume],
+            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
+        )
 
 
 def _cluster(job: settings.JobSettings, service_principal: str) -> JobJobClusterNewCluster:
@@ -176,7 +193,7 @@ class AnonymizationJob(Construct):
         tasks = [
             JobTask(
                 task_key=step.key,
-                description=f"{step.entry_point} ({'retried' if step.idempotent else 'never retried'})",
+                description=f"{step.entry_point} ({'retried' if step.retries else 'never retried'})",
                 job_cluster_key=JOB_CLUSTER_KEY,
                 depends_on=[JobTaskDependsOn(task_key=k) for k in step.depends_on] or None,
                 run_if=step.run_if,
@@ -186,9 +203,9 @@ class AnonymizationJob(Construct):
                     named_parameters=parameters,
                 ),
                 library=[JobTaskLibrary(whl=wheel_path)],
-                max_retries=retries.max_retries if step.idempotent else 0,
-                min_retry_interval_millis=retries.min_retry_interval_millis if step.idempotent else None,
-                retry_on_timeout=step.idempotent,
+                max_retries=retries.max_retries if step.retries else 0,
+                min_retry_interval_millis=retries.min_retry_interval_millis if step.retries else None,
+                retry_on_timeout=step.retries,
             )
             for step in STEPS
         ]

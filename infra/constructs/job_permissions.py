@@ -10,9 +10,11 @@ The ACL (``JOB_ACL``):
 
 * ``principals.job_admins_group`` (default ``data-platform-admins``): CAN_MANAGE: edit, run, change
   permissions. The only non-admin principal that may change the job outside Terraform.
-* ``principals.developers_group``: CAN_VIEW: job settings, run status and results in the Jobs UI; no Run now,
-  no cancel, no Spark UI or logs (those need CAN_MANAGE_RUN), no edit. Results include a task's output, so
-  the job's steps print counts and ids, never row values.
+* ``principals.developers_group``: CAN_VIEW only when ``principals.developers_view_job`` is true (default
+  false): job settings, run status and results in the Jobs UI; no Run now, no cancel, no Spark UI or logs
+  (those need CAN_MANAGE_RUN), no edit. A workspace ACL needs the group assigned to the production workspace,
+  which would also let developers sign in there. Results include a task's output, so the job's steps print
+  counts and ids, never row values.
 * the job's service principal: nothing. ``run_as`` needs no job ACL: Databricks checks that whoever *sets*
   run_as holds the **Service Principal User** role on the SP (the deploying identity, see infra/README.md),
   and scheduled runs execute as run_as whatever the ACL says.
@@ -21,7 +23,8 @@ The ACL (``JOB_ACL``):
   identity) as owner: "if no owner is specified, the currently authenticated principal becomes the owner".
 * workspace ``admins`` keep CAN_MANAGE on every job; it cannot be lowered (the provider drops such entries).
 
-CKV_DBX_20 (``policies/checks/jobs.py``) enforces the same rule on the synthesized JSON.
+CKV_DBX_20 (``policies/checks/jobs.py``) enforces the naming rule and CKV_DBX_24 (``policies/stack_rules.py``)
+the exact ACL of ``infra/allowlist.py`` on the synthesized JSON.
 
 Docs: https://registry.terraform.io/providers/databricks/databricks/latest/docs/resources/permissions#job-usage
       https://docs.databricks.com/jobs/privileges.html
@@ -33,17 +36,7 @@ from cdktf_cdktf_provider_databricks.permissions import Permissions, Permissions
 from constructs import Construct
 
 from infra import settings
-
-ADMINS_LEVEL = "CAN_MANAGE"
-DEVELOPERS_LEVEL = "CAN_VIEW"
-
-
-def job_acl(principals: settings.Principals) -> list[tuple[str, str]]:
-    """(group name, permission level) of every declared entry, admins first: stable output, no plan noise."""
-    return [
-        (principals.job_admins_group, ADMINS_LEVEL),
-        (principals.developers_group, DEVELOPERS_LEVEL),
-    ]
+from infra.allowlist import job_acl
 
 
 class JobPermissions(Construct):

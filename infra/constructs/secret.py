@@ -1,13 +1,19 @@
 """The anonymization key: a secret in its own scope that only the job's service principal may read.
 
 Every pseudonym is a keyed function of the production value, so the key is what separates the anonymized
-copy from re-identification. It never appears in code or in the synthesized JSON: either Terraform generates
-it (``random_password``: 64 characters of [A-Za-z0-9], about 381 bits) or the operator supplies it through the
-sensitive variable ``anonymization_key`` (``TF_VAR_anonymization_key``). The job decodes the secret as hex or
-base64 (``anonymizer.keys.decode_key_text``) and needs at least 32 bytes: 64 alphanumeric characters are valid
-base64 and decode to 48 bytes; a supplied key must be 64+ hex digits or 43+ base64 characters. Either way the value is stored in the
-Terraform state, which therefore must live in an encrypted remote backend (see ``backend.py``). Workspace
-admins can read every secret scope: keep that group small in production.
+copy from re-identification.
+
+Default (``secret.source: key-init``): Terraform declares the scope and its READ ACL for the service principal
+and nothing else. The key is written once by ``anonymizer key init`` (Databricks SDK, 32 random bytes, base64)
+after the first apply, so it never enters the Terraform state, a saved plan or the pull-request plan.
+
+Opt-in, with ``secret.key_in_state_acknowledged: true`` (the gate fails it otherwise, CKV_DBX_26): Terraform
+generates the key (``generated``: ``random_password``, 64 characters of [A-Za-z0-9], about 381 bits) or takes
+it from the sensitive variable ``anonymization_key`` (``variable``: ``TF_VAR_anonymization_key``). Provider
+1.99 has no write-only attributes, so the value then sits IN CLEAR TEXT in the state and in every saved plan:
+whoever can read either can re-identify every pseudonym. The job decodes the secret as hex or base64
+(``anonymizer.keys.decode_key_text``) and needs at least 32 bytes. Workspace admins can read every secret
+scope: keep that group small in production.
 
 Docs: https://registry.terraform.io/providers/databricks/databricks/latest/docs/resources/secret_scope
       https://registry.terraform.io/providers/databricks/databricks/latest/docs/resources/secret
@@ -38,6 +44,10 @@ class AnonymizationKey(Construct):
     def __init__(self, scope: Construct, id: str, *, secret: settings.SecretSettings, service_principal: str) -> None:
         super().__init__(scope, id)
         self.scope = SecretScope(self, "scope", name=secret.scope)
+        self.acl = SecretAcl(self, "reader", scope=self.scope.name, principal=service_principal, permission="READ")
+        self.secret: Secret | None = None
+        if not secret.key_in_state:
+            return  # key-init (default): `anonymizer key init` writes the key; Terraform never sees it
         if secret.source == "generated":
             # special=false: an alphanumeric key needs no quoting or escaping wherever it is copied (a
             # break-glass export, an env var), and 64 characters of [A-Za-z0-9] still carry ~381 bits.
@@ -77,4 +87,3 @@ class AnonymizationKey(Construct):
             variable.override_logical_id(KEY_VARIABLE)  # so that TF_VAR_anonymization_key sets it
             value = variable.string_value
         self.secret = Secret(self, "key", scope=self.scope.name, key=secret.key, string_value=value)
-        self.acl = SecretAcl(self, "reader", scope=self.scope.name, principal=service_principal, permission="READ")

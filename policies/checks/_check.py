@@ -65,6 +65,15 @@ def _stack_of(scanned_file: str) -> StackDocument | None:
     return None
 
 
+def iteration_problems(conf: dict[str, Any]) -> list[str]:
+    """Why a resource's configuration is not static: ``for_each``/``count`` or a ``dynamic`` block (cdktf
+    iterators emit both). Its principals, privileges and paths cannot be read before apply: fail closed."""
+    problems = [f"{key} is set" for key in ("for_each", "count") if key in conf]
+    if "dynamic" in conf:
+        problems.append("a dynamic block generates nested blocks")
+    return problems
+
+
 class DbxCheck(BaseResourceCheck):
     """A CKV_DBX rule. Subclasses set the class attributes and implement :meth:`violations`."""
 
@@ -82,11 +91,25 @@ class DbxCheck(BaseResourceCheck):
             guideline=GUIDELINE,
         )
 
+    def scan_entity_conf(self, conf: dict[str, list[Any]], entity_type: str) -> CheckResult:
+        """Skip checkov's in-place expansion of ``dynamic`` blocks: on Terraform JSON it trips over its own line
+        markers (ints) and raises, so the check "fails to run" (verified on 3.3.30). Our rules never expand an
+        iteration; they fail it (see :func:`iteration_problems`). ``count = 0`` is not skipped either."""
+        self.entity_type = entity_type
+        return self.scan_resource_conf(conf)
+
     def scan_resource_conf(self, conf: dict[str, list[Any]]) -> CheckResult:
         # entity_path is "<scanned file>:<type>:<name>", set by checkov before it calls the check.
         scanned_file, type_, name = str(self.entity_path).rsplit(":", 2)
         stack = _stack_of(scanned_file)
         resource = Resource(type_, name, unwrap(conf), stack or EMPTY_STACK)
+        iterated = iteration_problems(resource.conf)
+        if iterated:
+            self.details.extend(
+                f"{problem}: the values this rule checks are known only at apply, so it cannot pass"
+                for problem in iterated
+            )
+            return CheckResult.FAILED
         problems = self.violations(resource)
         if problems is None:
             return CheckResult.UNKNOWN

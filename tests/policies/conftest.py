@@ -6,11 +6,13 @@ could not catch a check that fails to load, a value that arrives list-wrapped, o
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,3 +76,39 @@ def failing_scan(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
     """The gate over the failing fixtures (no synth): the exit status and reports a pull request sees."""
     _require_checkov()
     return run_cli("--skip-synth", outdir=FIXTURES / "fail", reports=tmp_path_factory.mktemp("fail-reports"))
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    """One config's synthesized stack (parsed) and the allowlist the gate derives from the same config."""
+
+    document: dict[str, Any]
+    allowlist: dict[str, Any]
+    path: Path
+
+
+@pytest.fixture(scope="session")
+def synth_inputs(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The shipped configs, contract and wheel, validated and built once (``infra.synth.prepare``)."""
+    os.environ.setdefault("CHECKPOINT_DISABLE", "1")
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    from infra.synth import prepare
+
+    return prepare(tmp_path_factory.mktemp("wheel"))
+
+
+def synthesize_configs(outdir: Path, inputs: Any, configs: list[Any]) -> list[Path]:
+    """Synthesize ``configs`` (one stack each) with the shipped contract and wheel into ``outdir``."""
+    from infra.synth import SynthInputs, synth
+
+    return synth(outdir, SynthInputs(configs=configs, contract=inputs.contract, wheel=inputs.wheel))
+
+
+@pytest.fixture(scope="session")
+def shipped(tmp_path_factory: pytest.TempPathFactory, synth_inputs: Any) -> Synthesized:
+    """The production stack exactly as ``make synth`` writes it, with its allowlist."""
+    from infra.allowlist import allowlist_for
+
+    [config] = [c for c in synth_inputs.configs if c.environment == "prod"]
+    [path] = synthesize_configs(tmp_path_factory.mktemp("shipped"), synth_inputs, [config])
+    return Synthesized(json.loads(path.read_text("utf-8")), allowlist_for(config), path)
