@@ -109,9 +109,12 @@ def variant_config_dict() -> dict[str, Any]:
     data["environment"] = "preprod"
     data["production"] = False
     data["catalogs"]["create_source_catalog"] = True
+    data["catalogs"]["source"]["storage_root"] = "abfss://medical@stprod.dfs.core.windows.net/medical"
+    data["principals"]["developers_view_job"] = True
     data["notifications"]["webhook_destination_ids"] = ["0f2c7a3e-webhook-destination"]
     data["job"]["cluster"] = {"node_type_id": "Standard_D4ds_v5", "num_workers": 2, "data_security_mode": "DEDICATED"}
     data["secret"]["source"] = "variable"
+    data["secret"]["key_in_state_acknowledged"] = True
     data["backend"] = {
         "type": "azurerm",
         "resource_group_name": "rg-tfstate",

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from anonymizer import key_init
 from anonymizer.context import Context, Options, build_context, default_key_file
 from anonymizer.contract import ContractError
 from anonymizer.pipeline import (
@@ -304,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bp.add_argument("--verbose", action="store_true", help="print the pipeline's step and table lines")
     bp.set_defaults(fn=cmd_bench)
+    key_init.register(sub)  # `anonymizer key init` (logic in key_init.py)
     return parser
 
 
