@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from tests.infra.conftest import DEV_WORKSPACE_ID, PROD_WORKSPACE_ID, StackJson, ref, resources
+import pytest
+
+from infra.settings import ConfigError
+from tests.infra.conftest import (
+    DEV_WORKSPACE_ID,
+    PROD_WORKSPACE_ID,
+    StackJson,
+    config_from_dict,
+    prod_config_dict,
+    ref,
+    resources,
+)
 
 
 def test_anonymized_catalog_is_isolated_with_final_and_staging_schemas(prod_stack: StackJson) -> None:
@@ -62,3 +73,53 @@ def test_source_catalog_is_never_bound(variant_stack: StackJson) -> None:
     bound = [b["securable_name"] for b in resources(variant_stack, "databricks_workspace_binding").values()]
     assert bound == [anonymized]
     assert source not in bound
+
+
+def test_new_catalog_gets_the_configured_storage_root(prod_stack: StackJson) -> None:
+    [anonymized] = [
+        c for c in resources(prod_stack, "databricks_catalog").values() if c["name"] == "medical_anonymized"
+    ]
+    assert anonymized["storage_root"] == "s3://example-anonymized-prod/medical_anonymized"
+
+
+def test_referenced_source_catalog_must_be_isolated_at_plan_time(prod_stack: StackJson) -> None:
+    """The data source's postcondition stops the plan when production is OPEN (visible to development)."""
+    [source] = [body for body in prod_stack["data"]["databricks_catalog"].values() if body.get("name") == "medical"]
+    [condition] = source["lifecycle"]["postcondition"]
+    assert condition["condition"] == '${self.catalog_info[0].isolation_mode == "ISOLATED"}'
+    assert "not ISOLATED" in condition["error_message"] and "medical" in condition["error_message"]
+
+
+@pytest.mark.parametrize(
+    ("root", "accepted"),
+    [
+        ("s3://bucket-name/path/x", True),
+        ("abfss://container@account.dfs.core.windows.net/x", True),
+        ("gs://bucket_1/x", True),
+        ("s3://bucket", True),
+        ("https://bucket.s3.amazonaws.com/x", False),
+        ("dbfs:/mnt/x", False),
+        ("s3://", False),
+        ("s3://bucket/with space", False),
+        ("/Volumes/a/b/c", False),
+    ],
+)
+def test_storage_root_is_validated(root: str, accepted: bool) -> None:
+    data = prod_config_dict()
+    data["catalogs"]["anonymized"]["storage_root"] = root
+    if accepted:
+        assert config_from_dict(data).catalogs.anonymized.storage_root == root
+    else:
+        with pytest.raises(ConfigError, match=r"catalogs\.anonymized\.storage_root"):
+            config_from_dict(data)
+
+
+def test_storage_root_is_required_for_every_created_catalog() -> None:
+    data = prod_config_dict()
+    del data["catalogs"]["anonymized"]["storage_root"]
+    with pytest.raises(ConfigError, match="storage_root"):
+        config_from_dict(data)
+    data = prod_config_dict()
+    data["catalogs"]["create_source_catalog"] = True
+    with pytest.raises(ConfigError, match=r"needs catalogs\.source\.storage_root"):
+        config_from_dict(data)

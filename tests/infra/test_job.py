@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.infra.conftest import SP, StackJson, only, ref
+from tests.infra.conftest import SP, StackJson, only, ref, resources
 
 STEPS = ["gate", "anonymize", "check", "promote", "report", "rollback"]
 
@@ -59,11 +59,12 @@ def test_named_parameters_are_identical_for_every_task(prod_stack: StackJson) ->
 
 
 def test_retries_only_on_idempotent_steps(prod_stack: StackJson) -> None:
+    """promote and rollback are not idempotent; the gate is, but drift does not heal in minutes: no retry."""
     tasks = _tasks(prod_stack)
-    for key in ("gate", "anonymize", "check", "report"):
+    for key in ("anonymize", "check", "report"):
         assert tasks[key]["max_retries"] == 2
         assert tasks[key]["min_retry_interval_millis"] == 300_000
-    for key in ("promote", "rollback"):
+    for key in ("gate", "promote", "rollback"):
         assert tasks[key]["max_retries"] == 0
         assert tasks[key]["retry_on_timeout"] is False
         assert "min_retry_interval_millis" not in tasks[key]
@@ -129,3 +130,15 @@ def test_wheel_is_uploaded_under_version_and_content_hash(prod_stack: StackJson,
         .removesuffix(".id}")
     ]
     assert prod_stack["output"]["wheel_path"]["value"] == file["path"]
+
+
+def test_wheel_file_is_replaced_create_before_destroy(prod_stack: StackJson) -> None:
+    """A new wheel has a new (content-hash) path: upload it and repoint the job before the old file goes."""
+    file = only(prod_stack, "databricks_file")
+    assert file["lifecycle"] == {"create_before_destroy": True}
+    digest = file["path"].rsplit("/", 2)[-2]
+    assert len(digest) == 12 and file["path"].startswith("/Volumes/medical_anonymized/visits_staging/artifacts/")
+    [task] = [t for t in only(prod_stack, "databricks_job")["task"] if t["task_key"] == "gate"]
+    assert task["library"] == [
+        {"whl": f"${{databricks_file.{next(iter(resources(prod_stack, 'databricks_file')))}.path}}"}
+    ]

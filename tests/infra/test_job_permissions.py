@@ -1,4 +1,5 @@
-"""The job's ACL: admins manage, developers view, nobody else; it decides who can run code as the production SP."""
+"""The job's ACL: admins manage, developers view only when the config says so, nobody else; it decides who can
+run code as the production SP."""
 
 from __future__ import annotations
 
@@ -12,16 +13,21 @@ def _job_ref(stack: StackJson) -> str:
     return f"${{databricks_job.{name}.id}}"
 
 
-def test_job_acl_is_exactly_admins_manage_and_developers_view(prod_stack: StackJson) -> None:
+def test_job_acl_is_exactly_admins_manage(prod_stack: StackJson) -> None:
     """The whole resource, not a subset: an extra entry (CAN_MANAGE_RUN for developers, the SP, IS_OWNER for
-    someone) is precisely the bug this resource exists to prevent."""
+    someone) is precisely the bug this resource exists to prevent. Developers are not in the production ACL
+    by default: it would need them assigned to the production workspace."""
     assert only(prod_stack, "databricks_permissions") == {
         "job_id": _job_ref(prod_stack),
-        "access_control": [
-            {"group_name": "data-platform-admins", "permission_level": "CAN_MANAGE"},
-            {"group_name": DEVELOPERS, "permission_level": "CAN_VIEW"},
-        ],
+        "access_control": [{"group_name": "data-platform-admins", "permission_level": "CAN_MANAGE"}],
     }
+
+
+def test_developers_view_the_job_only_when_configured(variant_stack: StackJson) -> None:
+    assert only(variant_stack, "databricks_permissions")["access_control"] == [
+        {"group_name": "data-platform-admins", "permission_level": "CAN_MANAGE"},
+        {"group_name": DEVELOPERS, "permission_level": "CAN_VIEW"},
+    ]
 
 
 def test_no_owner_and_no_service_principal_entry(prod_stack: StackJson) -> None:
@@ -36,6 +42,7 @@ def test_admins_group_comes_from_the_config(stack_factory: Callable[..., StackJs
     data = prod_config_dict()
     data["principals"]["job_admins_group"] = "medical-job-admins"
     data["principals"]["developers_group"] = "medical-analytics-developers"
+    data["principals"]["developers_view_job"] = True
     stack = stack_factory(config_from_dict(data))
     assert only(stack, "databricks_permissions")["access_control"] == [
         {"group_name": "medical-job-admins", "permission_level": "CAN_MANAGE"},

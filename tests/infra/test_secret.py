@@ -6,17 +6,30 @@ import base64
 import re
 import secrets
 import string
+from collections.abc import Callable
 
 import pytest
 
 from anonymizer.keys import MIN_KEY_BYTES, Keyring, decode_key_text
 from infra.constructs.secret import KEY_LENGTH, SUPPLIED_KEY_PATTERN
-from tests.infra.conftest import SP, StackJson, only, ref, resources
+from infra.settings import ConfigError
+from tests.infra.conftest import SP, StackJson, config_from_dict, only, prod_config_dict, ref, resources
 
 
-def test_secret_scope_and_generated_key(prod_stack: StackJson) -> None:
+def test_key_init_declares_the_scope_and_acl_only(prod_stack: StackJson) -> None:
+    """Default: no value anywhere in the JSON or the state; `anonymizer key init` writes it."""
     assert only(prod_stack, "databricks_secret_scope") == {"name": "anonymizer"}
-    assert only(prod_stack, "random_password") == {
+    assert "databricks_secret" not in prod_stack["resource"]
+    assert "random_password" not in prod_stack["resource"]
+    assert "random" not in prod_stack.get("provider", {})
+    assert "variable" not in prod_stack
+
+
+def test_generated_key_when_acknowledged(stack_factory: Callable[..., StackJson]) -> None:
+    data = prod_config_dict()
+    data["secret"].update(source="generated", key_in_state_acknowledged=True)
+    stack = stack_factory(config_from_dict(data))
+    assert only(stack, "random_password") == {
         "length": 64,
         "special": False,
         "min_lower": 8,
@@ -24,11 +37,18 @@ def test_secret_scope_and_generated_key(prod_stack: StackJson) -> None:
         "min_numeric": 8,
         "keepers": {"generation": "1"},
     }
-    assert only(prod_stack, "databricks_secret") == {
-        "scope": ref(prod_stack, "databricks_secret_scope", "key/scope", "name"),
+    assert only(stack, "databricks_secret") == {
+        "scope": ref(stack, "databricks_secret_scope", "key/scope", "name"),
         "key": "anonymization-key",
-        "string_value": ref(prod_stack, "random_password", "key/value", "result"),
+        "string_value": ref(stack, "random_password", "key/value", "result"),
     }
+
+
+def test_acknowledgement_without_a_state_held_key_is_refused() -> None:
+    data = prod_config_dict()
+    data["secret"]["key_in_state_acknowledged"] = True
+    with pytest.raises(ConfigError, match="key_in_state_acknowledged is true but source is key-init"):
+        config_from_dict(data)
 
 
 def test_secret_acl_grants_read_to_the_service_principal_only(prod_stack: StackJson) -> None:
