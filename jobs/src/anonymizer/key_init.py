@@ -83,9 +83,8 @@ def workspace_client(host: str | None = None, profile: str | None = None, token:
         raise KeyInitError(
             "the Databricks SDK is not installed", fix="pip install databricks-sdk (or: make setup)"
         ) from None
-    options = {k: v for k, v in {"host": host, "profile": profile, "token": token}.items() if v}
     try:
-        return WorkspaceClient(**options)
+        return WorkspaceClient(host=host or None, profile=profile or None, token=token or None)
     except Exception as exc:  # the SDK raises ValueError subclasses for missing or conflicting auth
         raise KeyInitError(
             f"cannot authenticate to Databricks ({type(exc).__name__})",
