@@ -9,6 +9,7 @@ only behind a GitHub environment, and each job has only the token permissions it
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -88,17 +89,41 @@ def test_plan_needs_credentials_and_says_so_when_missing(pr: dict[str, Any]) -> 
     assert len(comment) == 1 and "createComment" in comment[0]["with"]["script"]
 
 
-def test_deploy_applies_only_behind_an_environment_after_the_gate(deploy: dict[str, Any]) -> None:
+def test_pull_request_plan_is_read_only_in_its_own_environment(pr: dict[str, Any]) -> None:
+    """The PR's code runs in this job: it gets a read-only OIDC identity and no secret value at all."""
+    plan = pr["jobs"]["plan"]
+    assert plan["environment"]["name"] == "pull-request-plan"
+    text = yaml.safe_dump(plan)
+    assert "secrets." not in text, "no secret may reach the job that runs a pull request's code"
+    assert "DATABRICKS_AUTH_TYPE: github-oidc" in text
+    assert "-lock=false" in text
+    run = next(s["run"] for s in plan["steps"] if 'terraform -chdir="$dir" plan' in s.get("run", ""))
+    assert '"databricks_secret" in json.load' in run and "continue" in run, "state-held keys are never planned"
+    assert 'rm -f "$dir/tfplan"' in run
+
+
+def _applies(job: dict[str, Any]) -> bool:
+    return any(re.search(r"terraform\s.*\bapply\b", step.get("run", "")) for step in job.get("steps", []))
+
+
+def test_deploy_applies_the_saved_plan_the_approver_saw(deploy: dict[str, Any]) -> None:
+    """verify -> plan (read-only, saved, shown in the summary) -> environment approval -> apply of that file."""
     assert deploy["on"]["push"]["branches"] == ["main"]
-    applying = [
-        job_id
-        for job_id, job in deploy["jobs"].items()
-        if any("apply" in step.get("run", "") and "terraform" in step.get("run", "") for step in job.get("steps", []))
-    ]
-    assert applying == ["apply"]
-    apply = deploy["jobs"]["apply"]
+    assert [job_id for job_id, job in deploy["jobs"].items() if _applies(job)] == ["apply"]
+    plan, apply = deploy["jobs"]["plan"], deploy["jobs"]["apply"]
+    assert plan["needs"] == "verify" and apply["needs"] == "plan"
+    assert plan["environment"]["name"] == "production-plan"
     assert apply["environment"]["name"] == "production"
-    assert apply["needs"] == "verify"
+    assert "secrets." not in yaml.safe_dump(plan)
+    plan_run = "\n".join(step.get("run", "") for step in plan["steps"])
+    assert "-out=tfplan" in plan_run and "GITHUB_STEP_SUMMARY" in plan_run and "sha256sum" in plan_run
+    assert '"databricks_secret" in json.load' in plan_run and "exit 1" in plan_run
+    [upload] = [s for s in plan["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
+    assert upload["with"]["retention-days"] == 1 and "cdktf.out/" in upload["with"]["path"]
+    apply_run = "\n".join(step.get("run", "") for step in apply["steps"])
+    assert "apply -input=false -no-color tfplan" in apply_run
+    assert not re.search(r"terraform\s.*\bplan\b", apply_run), "the apply job must not plan again"
+    assert "sha256sum --check" in apply_run and "needs.plan.outputs.digest" in yaml.safe_dump(apply)
     verify_runs = "\n".join(step.get("run", "") for step in deploy["jobs"]["verify"]["steps"])
     assert "make test" in verify_runs and "make scan" in verify_runs
     assert deploy["concurrency"]["cancel-in-progress"] is False
@@ -118,16 +143,51 @@ def test_permissions_are_least_privilege(name: str) -> None:
         assert ("security-events" in writes) == ("upload-sarif" in uses), job_id
         assert ("pull-requests" in writes) == ("github-script" in uses), job_id
         assert ("id-token" in writes) == ("terraform" in runs), f"{job_id}: OIDC only where Terraform runs"
+        for step in job.get("steps", []):
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False, f"{job_id}: no token left in .git/config"
 
 
-def test_plan_files_never_leave_the_runner() -> None:
-    """A saved plan holds the generated anonymization key in clear text: never upload or keep it."""
-    for name in ("pull-request.yml", "deploy.yml"):
-        workflow = _load(name)
-        assert 'rm -f "$dir/tfplan"' in _runs(workflow)
-        for _, step in _steps(workflow):
-            if str(step.get("uses", "")).startswith("actions/upload-artifact@"):
-                assert "tfplan" not in str(step["with"]["path"])
+def test_pull_request_plans_never_leave_the_runner(pr: dict[str, Any]) -> None:
+    """Only the deploy keeps a saved plan (for its own apply, one day); a pull request keeps none."""
+    assert 'rm -f "$dir/tfplan"' in _runs(pr)
+    for _, step in _steps(pr):
+        if str(step.get("uses", "")).startswith("actions/upload-artifact@"):
+            assert "tfplan" not in str(step["with"]["path"]) and "plans" not in str(step["with"]["path"])
+
+
+@pytest.mark.parametrize("name", ["pull-request.yml", "deploy.yml"])
+def test_actions_are_pinned_by_commit_sha(name: str) -> None:
+    """A tag can be moved to other code; a commit SHA cannot. The tag stays readable in the comment."""
+    text = (WORKFLOWS / name).read_text("utf-8")
+    uses = re.findall(r"uses:\s*(\S+)(.*)", text)
+    assert uses
+    for action, comment in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", action), action
+        assert re.search(r"#\s*v\d", comment), f"{action}: say which version the SHA is"
+
+
+def test_sarif_upload_cannot_break_private_repositories(pr: dict[str, Any]) -> None:
+    [upload] = [s for _, s in _steps(pr) if "upload-sarif@" in str(s.get("uses", ""))]
+    assert upload["continue-on-error"] is True
+    assert "github.event.repository.private" in upload["if"]
+
+
+def test_job_tests_run_on_python_312_with_runtime_and_dev_versions(pr: dict[str, Any]) -> None:
+    job = pr["jobs"]["job-tests"]
+    assert job["strategy"]["matrix"] == {"python": ["3.12"], "libraries": ["dev-pins", "dbr-17.3"]}
+    install = next(s["run"] for s in job["steps"] if "constraints-dbr-17.3.txt" in s.get("run", ""))
+    assert "constraints.txt" in install
+    constraints = (scan.REPO / "constraints-dbr-17.3.txt").read_text("utf-8")
+    pins = dict(line.split("==") for line in constraints.splitlines() if line and not line.startswith("#"))
+    assert {"pandas", "numpy", "pyarrow", "cryptography", "pyyaml", "pydantic"} <= set(pins)
+    assert "release-notes/runtime/17.3lts" in constraints
+    assert all(
+        s["with"]["python-version"] == "3.12"
+        for _, s in _steps(pr)
+        if "setup-python@" in str(s.get("uses", "")) and "matrix" not in str(s["with"]["python-version"])
+    )
+    assert "--durations" in "\n".join(s.get("run", "") for s in job["steps"])
 
 
 def test_pre_commit_runs_lint_types_synth_and_the_gate() -> None:
