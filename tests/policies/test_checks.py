@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from policies import scan
+from policies.stack_rules import STACK_RULE_IDS
 from tests.policies.conftest import FAIL_STACK, PASS_STACK, UNENCRYPTED_STACK
 
 # CKV_DBX_19 (the state backend) is enforced by scan.py, not checkov: see test_scan.py.
@@ -179,4 +180,4 @@ def test_literal_secret_values_never_reach_the_reports(fixture_run: scan.Checkov
 def test_readme_documents_every_policy() -> None:
     readme = (scan.REPO / "policies" / "README.md").read_text("utf-8")
     rows = set(re.findall(r"^\| (CKV_DBX_\d+) \|", readme, flags=re.MULTILINE))
-    assert rows == {*CHECKOV_IDS, "CKV_DBX_19"}
+    assert rows == {*CHECKOV_IDS, "CKV_DBX_19", *STACK_RULE_IDS}

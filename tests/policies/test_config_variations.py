@@ -125,6 +125,8 @@ def test_checkov_scans_every_accepted_config_without_crashing(
     assert run.failed == [], "\n".join(f.render() for f in run.failed)
     scanned = {f.stack for f in run.passed}
     assert scanned == {c.stack_name for c in configs}
+    literal_rule = {f.stack for f in run.passed if f.check_id == "CKV_DBX_10"}
+    assert literal_rule == {c.stack_name for c in configs if c.secret.key_in_state}
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
