@@ -52,7 +52,6 @@ RESOURCE_TYPES = frozenset(
         "databricks_file",
         "databricks_job",
         "databricks_permissions",
-        "databricks_policy_info",
     }
 )
 # Only with a state-held key (secret.source generated / variable, acknowledged).
