@@ -15,8 +15,10 @@ No cdktf import: ``policies.scan`` builds allowlists before (and without) a synt
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from anonymizer.contract import Contract
 from infra import settings
 
 # The job's service principal (SP): least privilege (see infra/constructs/grants.py for the why).
@@ -72,6 +74,47 @@ PROVIDERS = frozenset({"databricks", "random"})
 MODULE_SOURCES: tuple[str, ...] = ()
 
 
+class ColumnMaskError(ValueError):
+    """The config asks for column masks the contract's columns cannot get (a missing function, mixed types)."""
+
+
+@dataclass(frozen=True)
+class ColumnMaskPlan:
+    """strategy -> masking function, and who reads unmasked (the SP and the declared production readers)."""
+
+    functions: dict[str, str]
+    exceptions: list[str]
+
+
+def column_mask_plan(config: settings.EnvironmentConfig, contract: Contract) -> ColumnMaskPlan:
+    """Which masking function each masked strategy needs; refuses what one ABAC policy cannot express."""
+    masks = config.column_masks
+    if masks is None:
+        return ColumnMaskPlan({}, [])
+    families: dict[str, set[str]] = {}
+    for _, _, column in contract.iter_columns():
+        if column.classification in masks.classifications:
+            families.setdefault(column.strategy, set()).add(column.sql_type.family)
+    functions: dict[str, str] = {}
+    for strategy, found in sorted(families.items()):
+        if len(found) != 1:
+            raise ColumnMaskError(
+                f"column_masks: the contract's {strategy} columns have types of several families {sorted(found)}; "
+                "one ABAC policy per strategy cannot mask them with one function. Give those columns one type "
+                "family, or leave their classification out of column_masks.classifications"
+            )
+        [family] = found
+        if family not in masks.mask_functions:
+            raise ColumnMaskError(
+                f"column_masks.mask_functions has no function for type family {family} ({strategy} columns); add "
+                f"e.g. {family}: <catalog>.<schema>.mask_{family}"
+            )
+        functions[strategy] = masks.mask_functions[family]
+    principals = config.principals
+    exceptions = sorted({principals.job_service_principal, *(r.principal for r in principals.production_readers)})
+    return ColumnMaskPlan(functions, exceptions)
+
+
 def job_acl(principals: settings.Principals) -> list[tuple[str, str]]:
     """(group name, permission level) of every job ACL entry, admins first: stable output, no plan noise."""
     acl = [(principals.job_admins_group, ADMINS_JOB_LEVEL)]
@@ -123,13 +166,28 @@ def _securable_grants(config: settings.EnvironmentConfig) -> dict[str, dict[str,
     }
 
 
-def allowlist_for(config: settings.EnvironmentConfig) -> dict[str, Any]:
-    """The allowlist of ``config``'s stack as plain JSON data (``policies/stack_rules.py`` reads it stdlib-only)."""
+def allowlist_for(config: settings.EnvironmentConfig, contract: Contract | None = None) -> dict[str, Any]:
+    """The allowlist of ``config``'s stack as plain JSON data (``policies/stack_rules.py`` reads it stdlib-only).
+
+    ``contract`` is needed only with ``column_masks`` (which functions the policies may name)."""
     principals = config.principals
     secret = config.secret
     resource_types = set(RESOURCE_TYPES)
     if secret.key_in_state:
         resource_types |= KEY_IN_STATE_RESOURCE_TYPES
+    masks: dict[str, Any] | None = None
+    if config.column_masks is not None:
+        if contract is None:
+            raise ColumnMaskError("column_masks: the allowlist needs the data contract to know the masked columns")
+        plan = column_mask_plan(config, contract)
+        resource_types.add("databricks_policy_info")
+        source = config.catalogs.source
+        masks = {
+            "securable": f"{source.catalog}.{source.schema_}",
+            "functions": sorted(set(plan.functions.values())),
+            "except_principals": plan.exceptions,
+            "to_principals": ["account users"],
+        }
     return {
         "stack": config.stack_name,
         "environment": config.environment,
@@ -158,4 +216,5 @@ def allowlist_for(config: settings.EnvironmentConfig) -> dict[str, Any]:
         "data_source_types": sorted(DATA_SOURCE_TYPES),
         "providers": sorted(PROVIDERS),
         "module_sources": list(MODULE_SOURCES),
+        "column_masks": masks,
     }

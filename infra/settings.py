@@ -435,6 +435,37 @@ class SecretSettings(_Model):
         return self
 
 
+_FUNCTION = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
+MaskedClassification = Literal["direct_identifier", "quasi_identifier"]
+COLUMN_FAMILIES = ("integer", "decimal", "floating", "string", "date", "timestamp", "boolean", "binary")
+
+
+class ColumnMasks(_Model):
+    """ABAC column masks on production (defence in depth): PII columns read masked by everyone but the job's
+    SP and the declared production readers, whatever grants they hold."""
+
+    mask_functions: dict[str, Annotated[str, Field(pattern=_FUNCTION)]] = Field(
+        min_length=1,
+        description=(
+            "existing Unity Catalog masking functions by column type family (string, date, integer, ...), e.g. "
+            "{string: medical.governance.mask_string}; each takes the column value and returns the same type"
+        ),
+    )
+    classifications: list[MaskedClassification] = Field(
+        default_factory=lambda: list[MaskedClassification](["direct_identifier"]),
+        min_length=1,
+        description="which contract classifications are masked (by their anonymization_class tag)",
+    )
+
+    @field_validator("mask_functions")
+    @classmethod
+    def _families(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(COLUMN_FAMILIES))
+        if unknown:
+            raise ValueError(f"unknown type families {unknown}; use {list(COLUMN_FAMILIES)}")
+        return value
+
+
 class S3Backend(_Model):
     type: Literal["s3"]
     bucket: str = Field(min_length=3)
@@ -482,6 +513,10 @@ class EnvironmentConfig(_Model):
     job: JobSettings
     secret: SecretSettings
     backend: Backend
+    column_masks: ColumnMasks | None = Field(
+        default=None,
+        description="optional ABAC column masks on the production PII columns (needs governed tags, DBR 16.4+)",
+    )
 
     @property
     def stack_name(self) -> str:

@@ -18,6 +18,7 @@ from infra.constructs.catalogs import AnonymizedCatalog, SourceCatalog
 from infra.constructs.grants import AnonymizedGrants, SourceGrants
 from infra.constructs.job import AnonymizationJob, JobLocations, WheelArtifact
 from infra.constructs.job_permissions import JobPermissions
+from infra.constructs.masks import ColumnMaskPolicies
 from infra.constructs.secret import AnonymizationKey
 from infra.constructs.tags import ContractTags
 from infra.constructs.workspace import WorkspaceGuard
@@ -75,6 +76,16 @@ class AnonymizerStack(TerraformStack):
             source_schema=cat.source.schema_,
             depends_on=source.dependables,
         )
+
+        if config.column_masks is not None:
+            # Defence in depth: PII columns read masked by everyone but the SP and the declared readers.
+            ColumnMaskPolicies(
+                self,
+                "masks",
+                config=config,
+                contract=contract,
+                schema_full_name=f"{cat.source.catalog}.{cat.source.schema_}",
+            )
 
         staging_root = f"/Volumes/{cat.anonymized.catalog}/{cat.anonymized.staging_schema}"
         artifact = WheelArtifact(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from anonymizer.contract import DEFAULT_CONTRACT, Contract, ContractError, load_contract
+from infra.allowlist import ColumnMaskError, column_mask_plan
 from infra.settings import CONFIG_DIR, ConfigError, EnvironmentConfig, config_files, load_config
 from infra.wheel import JOBS_DIR, Wheel, WheelBuildError, build_wheel
 
@@ -60,9 +61,13 @@ def prepare(
     configs: list[EnvironmentConfig] = []
     for path in paths:
         try:
-            configs.append(load_config(path, contract, allow_local_backend=allow_local_backend))
+            config = load_config(path, contract, allow_local_backend=allow_local_backend)
+            column_mask_plan(config, contract)  # refuses masks the contract's columns cannot get
+            configs.append(config)
         except ConfigError as exc:
             errors.append(str(exc))
+        except ColumnMaskError as exc:
+            errors.append(f"{path}: {exc}")
     if errors:
         raise SynthError("\n".join(errors))
     names = [c.stack_name for c in configs]

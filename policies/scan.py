@@ -176,7 +176,10 @@ def allowlists_from_configs() -> Allowlists:
         configs = [load_config(path, contract) for path in config_files(CONFIG_DIR)]
     except (ConfigError, ContractError) as exc:
         raise ScanError(f"cannot derive the allowlists from the environment configs: {exc}") from None
-    return {config.stack_name: allowlist_for(config) for config in configs}
+    try:
+        return {config.stack_name: allowlist_for(config, contract) for config in configs}
+    except ValueError as exc:  # ColumnMaskError: masks the contract's columns cannot get
+        raise ScanError(f"cannot derive the allowlists from the environment configs: {exc}") from None
 
 
 def load_allowlists(path: Path | None) -> Allowlists:

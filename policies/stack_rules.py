@@ -218,6 +218,35 @@ class _Rules:
                 f"{principal} holds {sorted(extra)} on {where} beyond the config's {sorted(allowed[principal])}",
             )
 
+    def column_masks(self) -> None:
+        """ABAC masks: an extra exception or another function reads production unmasked."""
+        allowed = self.allow.get("column_masks")
+        for name, conf in self.stack.resources_of("databricks_policy_info").items():
+            address = f"databricks_policy_info.{name}"
+            if allowed is None:
+                continue  # the type is not allowlisted: CKV_DBX_27 fails it
+            if self.resolve(conf.get("policy_type")) != "POLICY_TYPE_COLUMN_MASK" or conf.get("row_filter"):
+                self.add("CKV_DBX_21", address, "only the config's column masks are declared (no row filter)")
+            securable = self.resolve(conf.get("on_securable_fullname"))
+            if securable != allowed["securable"]:
+                self.add("CKV_DBX_21", address, f"the mask is on {securable}, not the source schema")
+            to = [self.resolve(v) for v in conf.get("to_principals") or []]
+            if to != allowed["to_principals"]:
+                self.add("CKV_DBX_21", address, f"to_principals {to} must be {allowed['to_principals']}")
+            for raw in conf.get("except_principals") or []:
+                principal = self.resolve(raw)
+                if principal not in allowed["except_principals"]:
+                    self.add(
+                        "CKV_DBX_21",
+                        address,
+                        f"except_principals lets {principal or str(raw) + ' (unresolved)'} read production "
+                        f"unmasked; only {allowed['except_principals']} may",
+                    )
+            for mask in _blocks(conf.get("column_mask")):
+                function = self.resolve(mask.get("function_name"))
+                if function not in allowed["functions"]:
+                    self.add("CKV_DBX_21", address, f"mask function {function} is not one of the config's")
+
     # CKV_DBX_22 -----------------------------------------------------------------------------------------
     def owners(self) -> None:
         allowed = set(self.allow.get("owners", []))
@@ -569,6 +598,7 @@ def evaluate(document: dict[str, Any], allow: dict[str, Any] | None, stack: str 
         ]
     rules = _Rules(document, allow)
     rules.grants()
+    rules.column_masks()
     rules.owners()
     rules.secrets()
     rules.workspace_acls()

@@ -8,6 +8,8 @@ checkov run, as the gate would see a repository with all of them.
 
 from __future__ import annotations
 
+import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
             "use_lockfile": False,
         },
     ),
+    "masked": _variant(
+        "masked",
+        column_masks={"mask_functions": {"string": "medical.governance.mask_string"}},
+    ),
     # Accepted by the validator (the config is well-formed) but refused by the gate: the key is in state.
     "sandbox": _variant("sandbox", secret__source="generated"),
 }
@@ -129,13 +135,60 @@ def test_checkov_scans_every_accepted_config_without_crashing(
     assert literal_rule == {c.stack_name for c in configs if c.secret.key_in_state}
 
 
-@pytest.mark.parametrize("name", list(VARIANTS))
-def test_allowlist_and_backend_verdicts_match_the_config(
-    variations: tuple[list[EnvironmentConfig], Path], name: str
-) -> None:
+def _stack(variations: tuple[list[EnvironmentConfig], Path], name: str) -> tuple[EnvironmentConfig, dict[str, Any]]:
     configs, outdir = variations
     [config] = [c for c in configs if c.environment == name]
-    document = yaml.safe_load((outdir / "stacks" / config.stack_name / "cdk.tf.json").read_text("utf-8"))
-    violations = stack_rules.evaluate(document, allowlist_for(config), config.stack_name)
+    return config, json.loads((outdir / "stacks" / config.stack_name / "cdk.tf.json").read_text("utf-8"))
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_allowlist_and_backend_verdicts_match_the_config(
+    variations: tuple[list[EnvironmentConfig], Path], synth_inputs: Any, name: str
+) -> None:
+    config, document = _stack(variations, name)
+    violations = stack_rules.evaluate(document, allowlist_for(config, synth_inputs.contract), config.stack_name)
     assert {v.check_id for v in violations} == EXPECTED_VIOLATIONS.get(name, set()), violations
     assert backend.backend_violations(document) == []
+
+
+def test_column_masks_cover_the_pii_columns_except_for_the_sp_and_readers(
+    variations: tuple[list[EnvironmentConfig], Path],
+) -> None:
+    """One mask per PII strategy on the source schema, for account users except the SP and declared readers."""
+    config, document = _stack(variations, "masked")
+    policies = {p["name"]: p for p in document["resource"]["databricks_policy_info"].values()}
+    assert sorted(policies) == [f"anonymizer_mask_{s}" for s in ("address", "person_name", "phone", "ssn")]
+    ssn = policies["anonymizer_mask_ssn"]
+    assert ssn["on_securable_type"] == "SCHEMA" and ssn["on_securable_fullname"] == "medical.visits"
+    assert ssn["policy_type"] == "POLICY_TYPE_COLUMN_MASK" and ssn["for_securable_type"] == "TABLE"
+    assert ssn["to_principals"] == ["account users"]
+    assert ssn["except_principals"] == sorted([config.principals.job_service_principal, "medical-data-stewards"])
+    assert ssn["match_columns"] == [
+        {
+            "alias": "masked",
+            "condition": "(has_tag_value('anonymization_class', 'direct_identifier')) AND "
+            "has_tag_value('anonymization_strategy', 'ssn')",
+        }
+    ]
+    assert ssn["column_mask"] == {"function_name": "medical.governance.mask_string", "on_column": "masked"}
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (lambda p: p["except_principals"].append("medical-analysts"), "medical-analysts read production unmasked"),
+        (lambda p: p["column_mask"].update(function_name="medical.governance.identity"), "mask function"),
+        (lambda p: p.update(to_principals=["medical-developers"]), "to_principals"),
+    ],
+    ids=["extra exception", "identity function", "narrowed to one group"],
+)
+def test_weakened_column_masks_fail_the_allowlist(
+    variations: tuple[list[EnvironmentConfig], Path], synth_inputs: Any, edit: Any, fragment: str
+) -> None:
+    config, document = _stack(variations, "masked")
+    allow = allowlist_for(config, synth_inputs.contract)
+    assert stack_rules.evaluate(document, allow, config.stack_name) == []
+    weakened = copy.deepcopy(document)
+    edit(next(iter(weakened["resource"]["databricks_policy_info"].values())))
+    violations = stack_rules.evaluate(weakened, allow, config.stack_name)
+    assert any(v.check_id == "CKV_DBX_21" and fragment in v.message for v in violations), violations

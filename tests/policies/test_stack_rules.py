@@ -382,6 +382,21 @@ def external_volume(doc: Doc, allow: Allow) -> None:
     volume.update(volume_type="EXTERNAL", storage_location="s3://elsewhere/reports")
 
 
+def mask_policy_not_configured(doc: Doc, allow: Allow) -> None:
+    _add(
+        doc,
+        "databricks_policy_info",
+        "mask",
+        {
+            "name": "m",
+            "policy_type": "POLICY_TYPE_COLUMN_MASK",
+            "to_principals": ["account users"],
+            "except_principals": ["medical-analysts"],
+            "for_securable_type": "TABLE",
+        },
+    )
+
+
 # (case id, edit, rule that must fail, fragment of its message)
 REFUSED: list[tuple[str, Mutation, str, str]] = [
     ("developers READ on the secret scope", developers_read_the_scope, "CKV_DBX_23", "medical-developers gets READ"),
@@ -428,6 +443,7 @@ REFUSED: list[tuple[str, Mutation, str, str]] = [
     ("permissions on a cluster", cluster_permissions, "CKV_DBX_24", "cluster_id"),
     ("wheel file outside the volume", job_file_elsewhere, "CKV_DBX_27", "/Workspace/Shared"),
     ("external volume", external_volume, "CKV_DBX_27", "EXTERNAL volume"),
+    ("ABAC policy the config does not declare", mask_policy_not_configured, "CKV_DBX_27", "databricks_policy_info"),
 ]
 
 # Allowed variations of the same things: each must pass every allowlist rule.
