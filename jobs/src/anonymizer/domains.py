@@ -84,7 +84,9 @@ def domain_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str, st
         link = getattr(params, "link_as", None)
         if link is None:
             continue
-        shape = {k: v for k, v in params.model_dump().items() if k not in ("link_as", "unique_by")}
+        shape = {
+            k: v for k, v in params.model_dump().items() if k not in ("link_as", "unique_by", "length")
+        }  # length: a truncation
         first = links.setdefault(link, (table, name, col.strategy, shape))
         if (first[2], first[3]) != (col.strategy, shape):
             yield (
