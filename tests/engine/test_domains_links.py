@@ -112,3 +112,15 @@ def test_columns_get_their_own_subkeys_unless_linked(spark: Any) -> None:
         assert (out[a] == out[b]).sum() <= 2, f"{a} and {b} can be joined on their pseudonyms"
     assert (out["city_a"] == out["city_b"]).mean() < 0.05  # a 3,000-value pool: some chance agreement
     assert (out["mail_c"] == out["mail_d"]).all()  # linked on purpose
+
+
+def test_the_report_lists_acknowledged_small_domains_and_the_algorithm_version() -> None:
+    from anonymizer.keys import ALGORITHM_VERSION
+    from anonymizer.report import build_report, to_markdown
+
+    spec = "{type: tinyint, nullable: false, classification: key, strategy: key, params: {small_domain_ok: 'five wards, public list'}}"
+    contract = parse_contract(_contract({"ward": spec}), "links.yaml")
+    report = build_report(contract, "0" * 64, "run-1", [])
+    assert report["algorithm_version"] == ALGORITHM_VERSION
+    assert report["small_fpe_domains"] == ["t.ward (tinyint, <= 256 values; acknowledged: five wards, public list)"]
+    assert "## Small FPE domains" in to_markdown(report) and "t.ward" in to_markdown(report)

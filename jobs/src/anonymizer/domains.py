@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from anonymizer.contract import Contract
 
 MIN_FPE_DOMAIN = 10**6
+SMALL_DOMAIN_FIX = (
+    "a keyed shuffle of few values is easy to undo from a few known pairs: widen the type or use hash/null"
+)
 # upper bound of one position's alphabet for string keys (letters of one case): the best case for a shape
 _MAX_RADIX = 26
 

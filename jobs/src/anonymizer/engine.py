@@ -7,7 +7,10 @@ Design rules, and why:
   UDF over whole batches for everything keyed (``key``, pools, SSN/phone/email, the date-shift offset,
   ``hash``). The UDFs call the numpy/AES primitives in :mod:`anonymizer.transforms`.
 * **Keys never enter a plan.** Subkeys are derived on the driver and captured only inside the UDF closures;
-  no expression carries a key-derived literal, so ``EXPLAIN``, the Spark UI and logs cannot show one. The
+  no expression carries a key-derived literal, so ``EXPLAIN``, the Spark UI and logs cannot show one.
+  The closures themselves are pickled into the plan's Python UDFs and shipped to every executor, so the
+  *subkeys* (never the master key) are readable by whoever can read serialized tasks: use a dedicated
+  single-user job cluster (README, "The key"). The
   master :class:`~anonymizer.keys.Keyring` refuses to be pickled, so it cannot reach an executor.
 * **Same value, same output where joins need it, nowhere else.** A ``key`` subkey depends on the purpose
   and on the *key domain* (the root key a foreign key resolves to): a primary key and all its foreign keys
