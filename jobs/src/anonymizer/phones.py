@@ -147,11 +147,9 @@ def _layouts(mat: npt.NDArray[np.uint8], digit: npt.NDArray[np.bool_]) -> npt.ND
     total = digit.sum(axis=1)
     first = np.argmax(mat != 32, axis=1)  # first non-space byte
     plus = mat[np.arange(len(mat)), first] == ord("+")
-    order = np.argsort(~digit, axis=1, kind="stable")  # digit positions first, in order
+    rank = np.cumsum(digit, axis=1, dtype=np.int16)  # 1 at the first digit, 2 at the second, ...
     d = np.where(digit, mat.astype(np.int64) - 48, 0)
-    d0 = np.take_along_axis(d, order[:, :1], axis=1)[:, 0]
-    d1 = np.where(total >= 2, np.take_along_axis(d, order[:, 1:2], axis=1)[:, 0] if mat.shape[1] > 1 else 0, 0)
-    d2 = np.where(total >= 3, np.take_along_axis(d, order[:, 2:3], axis=1)[:, 0] if mat.shape[1] > 2 else 0, 0)
+    d0, d1, d2 = ((d * (rank == j)).sum(axis=1) for j in (1, 2, 3))  # first three digits (0 when absent)
     cc_len = np.minimum(_CC_LEN[d0 * 10 + d1].astype(np.int64), total)
     cc = np.where(cc_len == 1, d0, np.where(cc_len == 2, d0 * 10 + d1, d0 * 100 + d1 * 10 + d2))
     trunk = (d0 == 1) & (total >= 11)
@@ -173,12 +171,12 @@ def phone(key: bytes, arr: pa.Array) -> pa.Array:
         mat = gather_padded(offsets, data, rows_w, int(width))
         digit = (mat >= 48) & (mat <= 57)
         total = digit.sum(axis=1)
-        layout = _layouts(mat, digit)
-        for group in np.unique(np.stack([total, layout], axis=1), axis=0):
-            n_digits, lay = int(group[0]), int(group[1])
+        layout = _layouts(mat, digit) | (total.astype(np.int64) << 50)  # one int64 per layout: a cheap unique
+        for group in np.unique(layout):
+            n_digits, lay = int(group) >> 50, int(group) & ((1 << 50) - 1)
             if n_digits == 0:
                 continue
-            sel = np.nonzero((total == n_digits) & (layout == lay))[0]
+            sel = np.nonzero(layout == group)[0]
             lead, national, code = lay >> 40, (lay >> 20) & 0xFFFFF, lay & 0xFFFFF
             cols = np.nonzero(digit[sel])[1].reshape(len(sel), n_digits)  # digit columns, in order
             digits = (np.take_along_axis(mat[sel], cols, axis=1) - 48).astype(np.uint8)
