@@ -60,7 +60,7 @@ def low_entropy_reason(raw: bytes) -> str | None:
     Three tests, each failed by a truly random key of >= 32 bytes with probability far below 10^-9:
 
     * distinct byte values, and distinct differences of consecutive bytes, below 60% of what random bytes
-      give (32 random bytes show ~30 distinct values; 18 or fewer needs >= 14 collisions among 32 draws);
+      give (32 random bytes show ~30 distinct values; 18 or fewer has probability 4.6e-12, computed exactly);
       catches repeated patterns (``passwordpassword...``) and counters (``00 01 02 ...``);
     * zlib compresses it below its own length: random bytes never compress (DEFLATE adds >= 6 bytes);
     * every byte is printable ASCII (probability (95/256)^32 < 10^-13): a passphrase or a hex/base64 text
