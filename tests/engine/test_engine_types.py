@@ -28,8 +28,8 @@ KEYRING = Keyring.from_bytes(MASTER)
 # name: (ddl type, nullable, strategy, params)
 COLUMNS: dict[str, tuple[str, bool, str, dict[str, Any]]] = {
     "id": ("bigint", False, "key", {}),
-    "k_tiny": ("tinyint", False, "key", {}),
-    "k_small": ("smallint", True, "key", {}),
+    "k_tiny": ("tinyint", False, "key", {"small_domain_ok": "test table: a tinyint key on purpose"}),
+    "k_small": ("smallint", True, "key", {"small_domain_ok": "test table: a smallint key on purpose"}),
     "k_int": ("int", True, "key", {}),
     "k_str": ("string", True, "key", {"alphabet": "hex"}),
     "k_vc": ("varchar(10)", False, "key", {}),
@@ -39,7 +39,7 @@ COLUMNS: dict[str, tuple[str, bool, str, dict[str, Any]]] = {
     "dbl": ("double", False, "generalize", {"bin_width": 10}),
     "tiny_g": ("tinyint", False, "generalize", {"bin_width": 10}),
     "s_prefix": ("string", True, "generalize", {"prefix_length": 3}),
-    "s_hash": ("string", True, "hash", {"length": 16}),
+    "s_hash": ("string", True, "hash", {"length": 16, "link_as": "raw_bytes"}),
     "vc_name": ("varchar(12)", False, "person_name", {}),
     "vc_email": ("varchar(12)", True, "email", {}),
     "first": ("string", True, "first_name", {}),
@@ -57,7 +57,7 @@ COLUMNS: dict[str, tuple[str, bool, str, dict[str, Any]]] = {
     "ntz_gen": ("timestamp_ntz", True, "generalize", {"to": "month"}),
     "flag": ("boolean", False, "keep", {"reason": "not personal: a test flag"}),
     "flag_null": ("boolean", True, "null", {}),
-    "bin": ("binary", True, "hash", {}),
+    "bin": ("binary", True, "hash", {"link_as": "raw_bytes"}),
     "arr": ("array<int>", True, "null", {}),
     "m": ("map<string,int>", True, "keep", {"reason": "not personal: a test map"}),
     "st": ("struct<a:int,b:string>", True, "null", {}),
@@ -170,8 +170,9 @@ def test_values_are_transformed_as_declared(frames: tuple[Any, Any, pd.DataFrame
     # VARCHAR bounds respected by every generated string
     for name in ("vc_name", "vc_email", "k_vc"):
         assert after[name].dropna().str.len().max() <= int(COLUMNS[name][0].split("(")[1].rstrip(")"))
-    # hash = HMAC-SHA256 under the hash subkey, truncated; binary gets raw digest bytes
-    sub = KEYRING.subkey("hash", "hash")
+    # hash = HMAC-SHA256 under the hash subkey, truncated; binary gets raw digest bytes; both columns
+    # share the subkey of their link_as name (issue 13: per-column subkeys unless linked on purpose)
+    sub = KEYRING.subkey("hash", "link/raw_bytes")
     assert typical["s_hash"] == hmac.new(sub, b"secret", hashlib.sha256).hexdigest()[:16]
     assert bytes(typical["bin"]) == hmac.new(sub, b"\x01\x02", hashlib.sha256).digest()
     # keep
@@ -190,10 +191,11 @@ def test_no_key_material_in_the_spark_plan(
     for purpose, domain in [
         ("key", "all_types.id"),
         ("key", "all_types.k_str"),
-        ("hash", "hash"),
+        ("hash", "link/raw_bytes"),
         ("date-shift", "all_types.id"),
-        ("pool", "city"),
-        ("ssn", "ssn"),
+        ("pool", "city/column/all_types.city"),
+        ("ssn", "column/all_types.ssn"),
+        ("phone", "column/all_types.phone"),
     ]:
         secrets.append(KEYRING.subkey(purpose, domain))
     for secret in secrets:
@@ -219,6 +221,9 @@ def test_engine_refuses_columns_outside_the_contract(spark: Any) -> None:
         ("boolean", "true", "hash", "does not fit type boolean"),
         ("array<int>", "true", "person_name", "does not fit type array<int>"),
         ("date", "false", "null", "needs a nullable column"),
+        ("tinyint", "false", "key", "below the 10^6"),
+        ("smallint", "false", "key", "below the 10^6"),
+        ("varchar(4)", "false", "key", "below the 10^6"),
     ],
 )
 def test_unsupported_type_strategy_pairs_are_refused_by_contract_validation(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from anonymizer.keys import ENV_VAR, KeyMaterialError, Keyring, ensure_key_file
+from anonymizer.keys import ALGORITHM_VERSION, ENV_VAR, KeyMaterialError, Keyring, ensure_key_file, low_entropy_reason
 
 KEY = hashlib.sha256(b"test vector: keys").digest()  # fixed, public test key
 
@@ -32,7 +32,11 @@ def test_hex_and_base64_decode_to_the_same_key(monkeypatch: pytest.MonkeyPatch) 
         ("", "empty"),
         ("00" * 16, "16 bytes, at least 32"),
         ("not a key at all!!", "neither hex nor base64"),
-        ("aa" * 40, "one repeated byte"),
+        ("aa" * 40, "too few distinct byte values"),
+        (b"passwordpassword".hex() * 2, "not high-entropy"),  # 32 bytes of text
+        (base64.b64encode(b"passwordpassword" * 2).decode(), "not high-entropy"),
+        (bytes(range(32)).hex(), "counts up"),
+        ((hashlib.sha256(b"x").digest()[:8] * 4).hex(), "not high-entropy"),  # a random 8-byte block repeated
     ],
 )
 def test_bad_keys_fail_with_an_actionable_message_that_never_shows_the_key(text: str, fragment: str) -> None:
@@ -109,3 +113,25 @@ def test_ensure_key_file_refuses_a_world_readable_key(tmp_path: Path) -> None:
     path.chmod(0o644)
     with pytest.raises(KeyMaterialError, match="chmod 600"):
         ensure_key_file(path)
+
+
+def test_random_keys_always_pass_the_entropy_test() -> None:
+    """The low-entropy test must never refuse a real random key (its false-alarm rate is far below 1e-9)."""
+    for _ in range(20_000):
+        assert low_entropy_reason(os.urandom(32)) is None
+    for size in (33, 48, 64, 128):
+        assert low_entropy_reason(os.urandom(size)) is None
+
+
+def test_the_message_says_how_to_make_a_key() -> None:
+    with pytest.raises(KeyMaterialError) as info:
+        Keyring.from_bytes(b"passwordpassword" * 2)
+    assert "openssl rand -hex 32" in str(info.value) and "secrets.token_hex(32)" in str(info.value)
+    with pytest.raises(KeyMaterialError, match="printable text"):
+        Keyring.from_bytes(b"Correct horse, battery staple! 1987 Zq")  # a passphrase passed as raw bytes
+
+
+def test_key_id_carries_the_algorithm_version() -> None:
+    ring = Keyring.from_bytes(KEY)
+    assert ring.key_id() == f"{ring.fingerprint()}+{ALGORITHM_VERSION}"
+    assert ALGORITHM_VERSION and "+" not in ALGORITHM_VERSION

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from anonymizer import keys
 from anonymizer.contract import packaged_contract_path
 from anonymizer.keys import generate_key_text
 from anonymizer.pipeline import EXIT_BUSY, EXIT_GATE, EXIT_KEY, EXIT_USAGE
@@ -133,6 +134,17 @@ def test_a_different_key_is_refused_unless_rotating(lake: Lake, capsys: pytest.C
     old_ids = {r[0] for r in lake.rows(lake.target("dim_hospitals"))}
     assert lake.cli("run", "--rotate-key", key=other) == 0
     assert not old_ids & {r[0] for r in lake.rows(lake.target("dim_hospitals"))}
+
+
+def test_a_new_algorithm_version_is_refused_like_a_new_key(
+    lake: Lake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: the journal stores fingerprint+ALGORITHM_VERSION; a changed mapping needs --rotate-key."""
+    before = lake.final_versions()
+    monkeypatch.setattr(keys, "ALGORITHM_VERSION", "test-next")
+    assert lake.cli("run") == EXIT_KEY
+    assert "algorithm version" in capsys.readouterr().err
+    assert lake.final_versions() == before
 
 
 def test_corrupt_contract(lake: Lake, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from anonymizer.contract import Contract
 from anonymizer.runtime import Runtime
 from anonymizer.strategies import DateShiftParams
+from anonymizer.transforms import SSN_FORMATS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -230,6 +231,8 @@ def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
             aggs += [F.min(diff).alias(f"min__{c}"), F.max(diff).alias(f"max__{c}")]
     for c, col in spec.columns.items():
         pattern = FORMATS.get(col.strategy)
+        if col.strategy == "ssn":  # the contract's output space: never_issued (9xx-01..49) or issuable
+            pattern = SSN_FORMATS[col.strategy_params().space]
         if pattern:
             aggs.append(
                 F.sum((F.col(f"t__{c}").isNotNull() & ~F.col(f"t__{c}").rlike(pattern)).cast("long")).alias(
@@ -238,7 +241,10 @@ def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
             )
         if col.strategy == "phone":
             # Digits encrypted, everything else kept: the non-digit skeleton and the length are unchanged.
-            skeleton = F.regexp_replace(F.col(f"s__{c}"), r"\d", "9") == F.regexp_replace(F.col(f"t__{c}"), r"\d", "9")
+            # (?U): Unicode digits in the source count as digits (the strategy reads them as their values)
+            skeleton = F.regexp_replace(F.col(f"s__{c}"), r"(?U)\d", "9") == F.regexp_replace(
+                F.col(f"t__{c}"), r"(?U)\d", "9"
+            )
             aggs.append(F.sum((~skeleton).cast("long")).alias(f"badfmt__{c}"))
     stats = aligned.agg(*aggs).collect()[0].asDict()
     ctx.add(

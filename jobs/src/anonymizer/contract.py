@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from anonymizer.domains import domain_issues
 from anonymizer.sqltypes import SqlType, TypeParseError, parse_type
 from anonymizer.strategies import (
     STRATEGIES,
@@ -388,6 +389,7 @@ def _semantic_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str,
                         f"cannot resolve key domain: {exc}",
                         "break the foreign-key cycle / reference existing columns",
                     )
+    yield from domain_issues(contract)  # small FPE domains, link_as groups (anonymizer.domains)
 
 
 def parse_contract(text: str, file: str = "<contract>") -> Contract:

@@ -7,11 +7,16 @@ Design rules, and why:
   UDF over whole batches for everything keyed (``key``, pools, SSN/phone/email, the date-shift offset,
   ``hash``). The UDFs call the numpy/AES primitives in :mod:`anonymizer.transforms`.
 * **Keys never enter a plan.** Subkeys are derived on the driver and captured only inside the UDF closures;
-  no expression carries a key-derived literal, so ``EXPLAIN``, the Spark UI and logs cannot show one. The
+  no expression carries a key-derived literal, so ``EXPLAIN``, the Spark UI and logs cannot show one.
+  The closures themselves are pickled into the plan's Python UDFs and shipped to every executor, so the
+  *subkeys* (never the master key) are readable by whoever can read serialized tasks: use a dedicated
+  single-user job cluster (README, "The key"). The
   master :class:`~anonymizer.keys.Keyring` refuses to be pickled, so it cannot reach an executor.
-* **Same value, same output.** A subkey depends on the purpose and on the *key domain* (the root key a
-  foreign key resolves to), never on the table: a primary key and all its foreign keys go through one
-  permutation, and a patient's date offset is the same in every table.
+* **Same value, same output where joins need it, nowhere else.** A ``key`` subkey depends on the purpose
+  and on the *key domain* (the root key a foreign key resolves to): a primary key and all its foreign keys
+  go through one permutation, and a patient's date offset is the same in every table. Pool, SSN, phone,
+  email and hash subkeys are per (table, column) (:func:`column_domain`), so equal pseudonyms cannot link
+  two columns, unless the contract links them on purpose with ``params: {link_as: NAME}``.
 * **Output schema == input schema**, nullability and VARCHAR metadata included: each expression is cast back
   to the input field's type and re-aliased with its metadata; string outputs are cut to the VARCHAR bound;
   non-nullable columns are wrapped in ``coalesce(x, raise_error(..), <typed literal>)``, which makes Spark
@@ -54,6 +59,7 @@ from anonymizer.strategies import (
     HashParams,
     KeyParams,
     PoolParams,
+    SsnParams,
 )
 
 if TYPE_CHECKING:
@@ -68,6 +74,7 @@ __all__ = [
     "anonymize_table",
     "anonymized_schema_ok",
     "cbc_mac",
+    "column_domain",
     "permute_range",
     "permute_signed",
     "prf_strings",
@@ -226,6 +233,12 @@ def _generalize(c: SparkColumn, sql_type: SqlType, params: GeneralizeParams, fie
     return F.greatest(c - F.pmod(c, w), F.lit(lowest).cast(T.DecimalType(p, s)))
 
 
+def column_domain(table: str, column: str, params: Any) -> str:
+    """Subkey domain of a non-key strategy: its own (table, column), or the contract's ``link_as`` name."""
+    link = getattr(params, "link_as", None)
+    return f"link/{link}" if link else f"column/{table}.{column}"
+
+
 def _key_domain_column(contract: Contract, table: str, column: str) -> tuple[str, Column]:
     return contract.key_domain(table, column), contract.tables[table].columns[column]
 
@@ -273,26 +286,29 @@ def _column_expr(contract: Contract, table: str, field: StructField, column: Col
         return masked(_string_key_udf(key, params.alphabet, dtype)(c))
     if strategy in POOL_STRATEGIES:
         assert isinstance(params, PoolParams)
+        own = column_domain(table, name, params)
         if params.unique_by is None:
-            return masked(_pool_value_udf(keyring.subkey("pool", strategy), strategy, dtype)(c))
+            return masked(_pool_value_udf(keyring.subkey("pool", f"{strategy}/{own}"), strategy, dtype)(c))
         domain, key_col = _key_domain_column(contract, table, params.unique_by)
         if key_col.sql_type.family != "integer":
             raise EngineError(
                 f"{where}: unique_by '{params.unique_by}' is a {key_col.type} key; unique replacements need an "
                 "integer key column. Fix: name an integer key column in unique_by, or drop unique_by"
             )
-        udf = _pool_key_udf(keyring.subkey("pool-unique", f"{strategy}/{domain}"), strategy, dtype)
+        udf = _pool_key_udf(keyring.subkey("pool-unique", f"{strategy}/{domain}/{own}"), strategy, dtype)
         key_expr = F.coalesce(F.col(params.unique_by).cast("bigint"), F.lit(0).cast("bigint"))
         return masked(udf(key_expr))
     if strategy == "ssn":
-        key = keyring.subkey("ssn", "ssn")
-        return masked(_string_udf(lambda a: transforms.ssn(key, a), "ssn", dtype)(c))
+        assert isinstance(params, SsnParams)
+        key = keyring.subkey("ssn", column_domain(table, name, params))
+        space = params.space
+        return masked(_string_udf(lambda a: transforms.ssn(key, a, space), "ssn", dtype)(c))
     if strategy == "phone":
-        key = keyring.subkey("phone", "phone")
+        key = keyring.subkey("phone", column_domain(table, name, params))
         return masked(_string_udf(lambda a: transforms.phone(key, a), "phone", dtype)(c))
     if strategy == "email":
         assert isinstance(params, EmailParams)
-        key = keyring.subkey("email", "email")
+        key = keyring.subkey("email", column_domain(table, name, params))
         keep_domain = params.keep_domain
         return masked(_string_udf(lambda a: transforms.email(key, a, keep_domain=keep_domain), "email", dtype)(c))
     if strategy == "date_shift":
@@ -313,7 +329,12 @@ def _column_expr(contract: Contract, table: str, field: StructField, column: Col
         return c + F.make_dt_interval(days=offset)
     if strategy == "hash":
         assert isinstance(params, HashParams)
-        udf = _hash_udf(keyring.subkey("hash", "hash"), params.length, isinstance(dtype, T.BinaryType), dtype)
+        udf = _hash_udf(
+            keyring.subkey("hash", column_domain(table, name, params)),
+            params.length,
+            isinstance(dtype, T.BinaryType),
+            dtype,
+        )
         return masked(udf(c))
     raise EngineError(f"{where}: the engine has no implementation of strategy '{strategy}'")
 

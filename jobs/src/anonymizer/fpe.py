@@ -1,22 +1,26 @@
-"""Format-preserving encryption: keyed permutations of integers and of shaped strings (vectorized).
+"""Format-preserving encryption: keyed permutations of integers and of shaped strings (vectorized, encrypt only).
 
 Why a permutation: a primary key and every foreign key to it must map through the *same bijection* so that
-joins survive with their cardinality and no two keys collide. A keyed Feistel network is a bijection by
-construction (each round is invertible whatever its round function), so there is nothing to check at run
-time and nothing to store (no lookup table to protect or to keep in sync across runs).
+joins survive with their cardinality and no two keys collide. A Feistel network is a bijection by
+construction, so there is nothing to check at run time and nothing to store.
 
-Integers: an alternating bit-Feistel (``ROUNDS`` = 10 rounds, as NIST FF1) whose round function is AES
-(``cryptography``) over ``[tweak | round | half]``, evaluated for all rows in one ECB call per round. Odd
-bit widths use unbalanced halves. Any domain ``[0, n)`` is reached by cycle walking: re-encrypt only the
-rows that landed outside, until none is (a permutation restricted this way stays a permutation).
+Integers and digit strings use **NIST SP 800-38G FF1** (AES from ``cryptography``; radix 2 for integers,
+radix 10 for digit strings), a standard construction that can be cited. :func:`ff1_encrypt_numbers` runs
+all rows at once: the AES-CBC-MAC prefix ``P || T || pad`` is the same in every round, so it is computed
+once, and each of the ten rounds costs one AES-ECB call over one block per row, like the former Feistel.
+FF1 is validated against NIST's published sample vectors (tests/engine/test_ff1.py). Any integer domain
+``[0, n)`` is reached by cycle walking over the covering power of two.
 
 Strings: every ASCII letter/digit position is a digit of a mixed-radix numeral (digits radix 10, letters
-radix 26 with case kept, or hex radix 16 with case kept); everything else (separators, non-ASCII) is kept.
-A Feistel over the positions adds, position by position and modulo its radix, a keyed PRF (CBC-MAC then
-counter expansion, both AES) of the other half of the positions and of the string's shape. Rows are grouped
-by byte length so each round is a handful of ECB calls over 2-D numpy arrays, whatever the shapes.
+radix 26 with case kept, or hex radix 16 with case kept); everything else (separators, non-ASCII) is kept
+and, with the positions' classes, forms the row's *shape*. Rows whose permutable positions are all digits
+(2 to 32 of them) are FF1 radix 10 with a per-row 16-byte tweak (a CBC-MAC of the shape); rows that mix
+classes cannot be one FF1 radix, and go through a mixed-radix Feistel with the same structure (AES CBC-MAC
+round function over the other half and the shape, ten rounds), which is sound but not a NIST mode.
 
-The inverse functions exist so tests can prove bijectivity; the job never decrypts.
+Decryption lives in the tests only (tests/engine/fpe_inverse.py): the production package cannot decrypt.
+Domains below 10^6 values are outside what SP 800-38G approves; the contract refuses ``key`` on them unless
+acknowledged (see :mod:`anonymizer.domains`).
 """
 
 from __future__ import annotations
@@ -30,71 +34,172 @@ import pyarrow as pa
 from anonymizer.prf import BLOCK, U8, U64, AesEcb, arrow_bytes, gather_padded
 
 ROUNDS = 10
+FF1_MAX_DIGITS = 32  # radix-10 FF1 on uint64 halves: radix^v * 256 must stay below 2^64
 Alphabet = Literal["classes", "hex", "digits"]
 
-_TAG_INT = 0x49_4E_54_46_50_45  # "INTFPE"
 _TAG_STR = 0x53_54_52_46_50_45  # "STRFPE"
 _TAG_ONE = 0x4F_4E_45_50_4F_53  # "ONEPOS"
-_M64 = (1 << 64) - 1
 
 
-def _second_key(key: bytes) -> bytes:
+def _derived_key(key: bytes, label: int) -> bytes:
     """An independent AES-256 key derived from ``key`` (AES as a PRF on two constant blocks)."""
     consts = np.zeros((2, 2), dtype=np.uint64)
-    consts[:, 0] = np.uint64(0x4B_45_59_32)  # "KEY2"
+    consts[:, 0] = np.uint64(label)
     consts[:, 1] = np.array([1, 2], dtype=np.uint64)
     return AesEcb(key).blocks(consts).tobytes()
 
 
 # ------------------------------------------------------------------------------------------------------
-# Integers
+# FF1 (NIST SP 800-38G), vectorized over rows
 # ------------------------------------------------------------------------------------------------------
 
 
-def _feistel_bits(aes: AesEcb, x: U64, bits: int, tweak: int, decrypt: bool, rounds: int = ROUNDS) -> U64:
-    """Alternating Feistel over ``bits``-bit values: left = high ``bits//2`` bits, right = the rest.
+def ff1_sizes(radix: int, n: int) -> tuple[int, int, int, int]:
+    """FF1's ``u, v, b, d`` for ``n`` numerals of ``radix`` (SP 800-38G Algorithm 7 steps 1-4)."""
+    u = n // 2
+    v = n - u
+    b = ((radix**v - 1).bit_length() + 7) // 8  # ceil(ceil(v * log2(radix)) / 8), exactly
+    d = 4 * ((b + 3) // 4) + 4
+    return u, v, b, d
 
-    Even rounds: ``L ^= F(R)``; odd rounds: ``R ^= F(L)``. XOR inside a fixed split keeps the halves' widths,
-    which is what makes the unbalanced (odd ``bits``) case a bijection too.
+
+def _ff1_prefix(aes: AesEcb, radix: int, n: int, tweak: U8) -> tuple[U8, U8]:
+    """CBC-MAC state after ``P`` and every constant block of ``Q``, and the constant part of Q's last block.
+
+    ``tweak`` is ``(t,)`` (one tweak for all rows) or ``(rows, t)``. Q = T || 0^((-t-b-1) mod 16) || [i] ||
+    [NUM(B)]^b: only the last ``b + 1`` bytes change between rounds, and they sit in Q's last block.
     """
+    u, _, b, _ = ff1_sizes(radix, n)
+    t = tweak.shape[-1]
+    p = bytes([1, 2, 1]) + radix.to_bytes(3, "big") + bytes([10, u % 256]) + n.to_bytes(4, "big") + t.to_bytes(4, "big")
+    pad = (-t - b - 1) % 16
+    qlen = t + pad + 1 + b
+    rows = tweak.shape[0] if tweak.ndim == 2 else 1
+    q = np.zeros((rows, qlen), dtype=np.uint8)
+    q[:, :t] = tweak
+    state = aes.blocks(np.frombuffer(p, dtype=np.uint8)).reshape(1, BLOCK)
+    state = np.broadcast_to(state, (rows, BLOCK))
+    for j in range(0, qlen - BLOCK, BLOCK):
+        state = aes.blocks(state ^ q[:, j : j + BLOCK])
+    return np.ascontiguousarray(state), q[:, qlen - BLOCK :].copy()
+
+
+def _num_mod(r: U8, radix: int, m: int) -> U64:
+    """``NUM(S) mod radix^m`` for the first ``d`` bytes ``S`` of each row (big-endian), without overflow."""
+    if radix == 2:
+        low = np.ascontiguousarray(r[:, -8:]).view(">u8")[:, 0].astype(np.uint64)
+        return low & np.uint64((1 << m) - 1)
+    mod = np.uint64(radix**m)
+    acc = np.zeros(r.shape[0], dtype=np.uint64)
+    for j in range(r.shape[1]):
+        acc *= np.uint64(256)
+        acc += r[:, j]
+        acc %= mod
+    return acc
+
+
+def ff1_encrypt_numbers(aes: AesEcb, radix: int, n: int, a: U64, b: U64, tweak: U8) -> tuple[U64, U64]:
+    """FF1 encryption of rows given as ``(NUM(A), NUM(B))`` (first ``u`` and last ``v`` numerals).
+
+    Returns the ciphertext halves the same way. All rows share ``radix`` and ``n``; the tweak is shared
+    ``(t,)`` or per row ``(rows, t)``. Needs ``radix^v * 256 < 2^64`` (v <= 16 for radix 10, 32 for radix 2).
+    """
+    u, v, bb, d = ff1_sizes(radix, n)
+    if n < 2 or radix**v >= 1 << 56:
+        raise ValueError(f"FF1 here needs 2 <= n and radix^ceil(n/2) < 2^56 (radix {radix}, n {n})")
+    state, last = _ff1_prefix(aes, radix, n, tweak)
+    rows = len(a)
+    a = a.astype(np.uint64, copy=True)
+    b = b.astype(np.uint64, copy=True)
+    if bb <= 7 and d == 8:
+        return _ff1_rounds_words(aes, radix, u, v, bb, a, b, np.ascontiguousarray(state ^ last))
+    blk = np.empty((rows, BLOCK), dtype=np.uint8)
+    out = np.empty(rows * BLOCK + BLOCK - 1, dtype=np.uint8)
+    for i in range(ROUNDS):
+        np.bitwise_xor(state, last, out=blk)
+        blk[:, BLOCK - bb - 1] ^= np.uint8(i)
+        blk[:, BLOCK - bb :] ^= b.byteswap().view(np.uint8).reshape(rows, 8)[:, 8 - bb :]
+        r = aes.blocks(blk, out)[:, :d] if d <= BLOCK else _expand(aes, aes.blocks(blk, out), d)
+        m = u if i % 2 == 0 else v
+        y = _num_mod(r, radix, m)
+        c = a + y
+        mod = np.uint64(radix**m)
+        c[c >= mod] -= mod
+        a, b = b, c
+    return a, b
+
+
+def _ff1_rounds_words(aes: AesEcb, radix: int, u: int, v: int, bb: int, a: U64, b: U64, sl: U8) -> tuple[U64, U64]:
+    """The ten rounds on 64-bit words, for ``b <= 7`` and ``d = 8`` (every radix-2 domain up to 64 bits and
+    digit strings up to 18 digits): same result as the byte-wise loop, a few word operations per round.
+
+    Q's last block (little-endian words w0, w1): [i] and NUM(B) (big-endian, ``b`` bytes) both sit in the
+    bytes 8..15, i.e. in ``byteswap(w1)`` as ``(i << 8b) | NUM(B)``; S = the first 8 bytes of R, so
+    ``NUM(S) = byteswap(r0)``.
+    """
+    rows = len(a)
+    words = sl.view(np.uint64)  # (1 or rows, 2)
+    blk = np.empty((rows, 2), dtype=np.uint64)
+    blk[:, 0] = words[:, 0]
+    const1 = words[:, 1]
+    out = np.empty(rows * BLOCK + BLOCK - 1, dtype=np.uint8)
+    for i in range(ROUNDS):
+        np.bitwise_xor(const1, (b ^ np.uint64(i << (8 * bb))).byteswap(), out=blk[:, 1])
+        y = aes.blocks(blk, out).view(np.uint64)[:, 0].byteswap()
+        m = u if i % 2 == 0 else v
+        if radix == 2:
+            mask = np.uint64((1 << m) - 1)
+            y &= mask
+            y += a
+            y &= mask
+        else:
+            mod = np.uint64(radix**m)
+            y %= mod
+            y += a
+            y[y >= mod] -= mod
+        a, b = b, y
+    return a, b
+
+
+def _expand(aes: AesEcb, r: U8, d: int) -> U8:
+    """S = R || CIPH(R xor [1]^16) || ... cut to ``d`` bytes (only for ``d > 16``)."""
+    parts = [r.copy()]
+    for j in range(1, (d + BLOCK - 1) // BLOCK):
+        x = r.copy()
+        x[:, -8:] ^= np.frombuffer(j.to_bytes(8, "big"), dtype=np.uint8)
+        parts.append(aes.blocks(x))
+    return np.hstack(parts)[:, :d]
+
+
+def _tweak_bytes(tweak: int) -> U8:
+    return np.frombuffer(int(tweak).to_bytes(8, "big"), dtype=np.uint8)
+
+
+def ff1_bits(aes: AesEcb, x: U64, bits: int, tweak: int) -> U64:
+    """FF1 radix 2 over ``bits``-bit values (numeral string = the value's bits, most significant first)."""
     if not 2 <= bits <= 64:
         raise ValueError("bit width must be in 2..64")
-    a = bits // 2
-    b = bits - a
-    mask_a = np.uint64((1 << a) - 1)
-    mask_b = np.uint64((1 << b) - 1)
-    left = (x >> np.uint64(b)) & mask_a
-    right = x & mask_b
-    order = range(rounds - 1, -1, -1) if decrypt else range(rounds)
-    base = ((_TAG_INT & 0xFFFFFFFF) << 32) | ((tweak & 0xFFFF) << 16) | (bits << 8)
-    # one block buffer and one output buffer for all rounds: word 0 = tweak|round, word 1 = the half
-    blk = np.empty((len(x), 2), dtype=np.uint64)
-    out = np.empty(blk.nbytes + BLOCK - 1, dtype=np.uint8)
-    for r in order:
-        blk[:, 0] = np.uint64((base | r) & _M64)
-        if r % 2 == 0:
-            blk[:, 1] = right
-            f = aes.blocks(blk, out).view(np.uint64)[:, 0]
-            left ^= f & mask_a
-        else:
-            blk[:, 1] = left
-            f = aes.blocks(blk, out).view(np.uint64)[:, 0]
-            right ^= f & mask_b
-    return (left << np.uint64(b)) | right
+    _, v, _, _ = ff1_sizes(2, bits)
+    mask_b = np.uint64((1 << v) - 1)
+    a, b = ff1_encrypt_numbers(aes, 2, bits, x >> np.uint64(v), x & mask_b, _tweak_bytes(tweak))
+    return (a << np.uint64(v)) | b
 
 
-def permute_bits(
-    key: bytes, values: npt.NDArray[np.integer], bits: int, *, tweak: int = 0, decrypt: bool = False
-) -> U64:
-    """Keyed permutation of ``[0, 2**bits)`` applied to every value (values must be in range)."""
+def permute_bits(key: bytes, values: npt.NDArray[np.integer], bits: int, *, tweak: int = 0) -> U64:
+    """Keyed permutation of ``[0, 2**bits)`` (FF1 radix 2) applied to every value (values must be in range)."""
     x = np.asarray(values).astype(np.uint64, copy=False)
     if x.size and int(x.max()) >> bits:
         raise ValueError(f"value outside [0, 2^{bits})")
-    return _feistel_bits(AesEcb(key), x, bits, tweak, decrypt)
+    return ff1_bits(AesEcb(key), x, bits, tweak)
 
 
-def permute_range(key: bytes, values: npt.NDArray[np.integer], n: int, *, tweak: int = 0, decrypt: bool = False) -> U64:
-    """Keyed permutation of ``[0, n)`` by cycle walking over the smallest covering bit-Feistel.
+def range_bits(n: int) -> int:
+    """Bit width of the FF1 domain that covers ``[0, n)`` (at least 2)."""
+    return max(2, (n - 1).bit_length())
+
+
+def permute_range(key: bytes, values: npt.NDArray[np.integer], n: int, *, tweak: int = 0) -> U64:
+    """Keyed permutation of ``[0, n)``: FF1 radix 2 over the covering bit width, with cycle walking.
 
     Only the rows still outside ``[0, n)`` are re-encrypted at each step (vectorized); the expected number of
     steps is below 2 because ``n`` covers more than half of the power-of-two domain.
@@ -106,19 +211,17 @@ def permute_range(key: bytes, values: npt.NDArray[np.integer], n: int, *, tweak:
         raise ValueError(f"value outside [0, {n})")
     if n == 1:
         return x
-    bits = max(2, (n - 1).bit_length())
+    bits = range_bits(n)
     aes = AesEcb(key)
-    y = _feistel_bits(aes, x, bits, tweak, decrypt)
+    y = ff1_bits(aes, x, bits, tweak)
     out = np.nonzero(y >= np.uint64(n))[0]
     while out.size:
-        y[out] = _feistel_bits(aes, y[out], bits, tweak, decrypt)
+        y[out] = ff1_bits(aes, y[out], bits, tweak)
         out = out[y[out] >= np.uint64(n)]
     return y
 
 
-def permute_signed(
-    key: bytes, values: npt.NDArray[np.integer], bits: int, *, tweak: int = 0, decrypt: bool = False
-) -> npt.NDArray[np.int64]:
+def permute_signed(key: bytes, values: npt.NDArray[np.integer], bits: int, *, tweak: int = 0) -> npt.NDArray[np.int64]:
     """Keyed permutation of a signed integer type's range that keeps the sign.
 
     Non-negative values permute within ``[0, 2**bits)``; a negative ``v`` maps to ``-1 - P(-1 - v)``, a
@@ -129,8 +232,25 @@ def permute_signed(
     mag = np.where(neg, ~v, v).astype(np.uint64)
     if mag.size and int(mag.max()) >> bits:
         raise ValueError(f"value outside the signed {bits + 1}-bit range")
-    p = _feistel_bits(AesEcb(key), mag, bits, tweak, decrypt).astype(np.int64)
+    p = ff1_bits(AesEcb(key), mag, bits, tweak).astype(np.int64)
     return np.where(neg, ~p, p)
+
+
+_POW10 = np.array([10**i for i in range(19)], dtype=np.uint64)
+
+
+def ff1_digits(aes: AesEcb, digits: npt.NDArray[np.integer], tweak: U8) -> npt.NDArray[np.uint8]:
+    """FF1 radix 10 over an ``(rows, n)`` matrix of digit values (0-9), one shared or per-row tweak."""
+    rows, n = digits.shape
+    u, v, _, _ = ff1_sizes(10, n)
+    d = np.asarray(digits).astype(np.uint64)
+    a = (d[:, :u] * _POW10[:u][::-1]).sum(axis=1, dtype=np.uint64)
+    b = (d[:, u:] * _POW10[:v][::-1]).sum(axis=1, dtype=np.uint64)
+    a, b = ff1_encrypt_numbers(aes, 10, n, a, b, tweak)
+    out = np.empty((rows, n), dtype=np.uint8)
+    out[:, :u] = (a[:, None] // _POW10[:u][::-1][None, :]) % np.uint64(10)
+    out[:, u:] = (b[:, None] // _POW10[:v][::-1][None, :]) % np.uint64(10)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -199,14 +319,19 @@ def _valid_rows(code: npt.NDArray[np.int8], value: npt.NDArray[np.int32]) -> npt
 
 
 class StringFpe:
-    """Shape-preserving keyed permutation of strings (see the module docstring)."""
+    """Shape-preserving keyed permutation of strings (see the module docstring). Encrypt only.
 
-    __slots__ = ("_alphabet", "_exp", "_mac", "_single", "_single_inv")
+    The three per-row-kind steps (single position, FF1 digit rows, mixed-class Feistel rounds) are methods
+    so that the test-only inverse (tests/engine/fpe_inverse.py) can override exactly those.
+    """
+
+    __slots__ = ("_alphabet", "_exp", "_ff1", "_mac", "_single")
 
     def __init__(self, key: bytes, alphabet: Alphabet = "classes") -> None:
         self._alphabet: Alphabet = alphabet
         self._mac = AesEcb(key)
-        self._exp = AesEcb(_second_key(key))
+        self._exp = AesEcb(_derived_key(key, 0x4B_45_59_32))  # "KEY2"
+        self._ff1 = AesEcb(_derived_key(key, 0x46_46_31))  # "FF1"
         # Rows with a single permutable position: a keyed shuffle of that position's alphabet.
         single = np.zeros((6, 26), dtype=np.int32)
         for c in range(1, 6):
@@ -216,43 +341,31 @@ class StringFpe:
             blk[:, 1] = np.arange(r, dtype=np.uint64)
             prf = self._mac.blocks(blk).view(np.uint64)[:, 0]
             single[c, :r] = np.argsort(prf, kind="stable")
-        inv = np.zeros_like(single)
-        for c in range(1, 6):
-            r = int(_RADIX[c])
-            inv[c, single[c, :r]] = np.arange(r)
         self._single = single
-        self._single_inv = inv
 
     def __repr__(self) -> str:
         return f"StringFpe(alphabet={self._alphabet!r}, <key hidden>)"
 
-    # one Feistel pass over some rows of a same-length group
-    def _rounds(
-        self, code: npt.NDArray[np.int8], value: npt.NDArray[np.int32], kept: U8, decrypt: bool
-    ) -> npt.NDArray[np.int32]:
-        width = value.shape[1]
-        perm = code > 0
-        k = perm.sum(axis=1)
-        out = value.copy()
-        one = np.nonzero(k == 1)[0]
-        if one.size:
-            table = self._single_inv if decrypt else self._single
-            pos = np.argmax(perm[one], axis=1)
-            c = code[one, pos]
-            out[one, pos] = table[c, value[one, pos]]
-        many = np.nonzero(k >= 2)[0]
-        if many.size == 0:
-            return out
-        code_m = code[many]
-        val = value[many].astype(np.uint8)
-        perm_m = perm[many]
-        radix = _RADIX_U8[code_m]
-        radix32 = radix.astype(np.uint32)
-        rank = np.cumsum(perm_m, axis=1, dtype=np.int16) - 1
-        half_a = perm_m & (rank < (k[many] // 2).astype(np.int16)[:, None])
-        half_b = perm_m & ~half_a
-        # shape prefix of the MAC, constant across rounds: header, kept bytes, codes
-        m = len(many)
+    # --- the three steps (overridden by the test-only inverse) --------------------------------------
+    def _single_table(self) -> npt.NDArray[np.int32]:
+        return self._single
+
+    def _digit_rows(self, digits: npt.NDArray[np.uint8], tweak: U8) -> npt.NDArray[np.uint8]:
+        return ff1_digits(self._ff1, digits, tweak)
+
+    def _round_order(self) -> range:
+        return range(ROUNDS)
+
+    def _mix(self, f: U8, val: U8, radix: U8) -> U8:
+        """``(val + f) mod radix`` in place on ``f``."""
+        f += val
+        np.subtract(f, radix, out=f, where=f >= radix)
+        return f
+
+    # --- shared machinery ---------------------------------------------------------------------------
+    def _shape_state(self, code_m: npt.NDArray[np.int8], kept_m: U8, width: int) -> U8:
+        """CBC-MAC state over the row's shape (header, codes, kept bytes): constant across rounds."""
+        m = len(code_m)
         hdr = np.zeros((m, 2), dtype=np.uint64)
         hdr[:, 0] = np.uint64(_TAG_STR)
         hdr[:, 1] = np.uint64(width | (_MODE_ID[self._alphabet] << 32))
@@ -260,17 +373,67 @@ class StringFpe:
         nb = (width + BLOCK - 1) // BLOCK
         shape = np.zeros((m, 2 * nb * BLOCK), dtype=np.uint8)
         shape[:, :width] = code_m.astype(np.uint8)
-        shape[:, nb * BLOCK : nb * BLOCK + width] = kept[many]
+        shape[:, nb * BLOCK : nb * BLOCK + width] = kept_m
         for j in range(2 * nb):
             state0 = self._mac.blocks(state0 ^ shape[:, j * BLOCK : (j + 1) * BLOCK])
+        return state0
+
+    def _rounds(self, code: npt.NDArray[np.int8], value: npt.NDArray[np.int32], kept: U8) -> npt.NDArray[np.int32]:
+        width = value.shape[1]
+        perm = code > 0
+        k = perm.sum(axis=1)
+        out = value.copy()
+        one = np.nonzero(k == 1)[0]
+        if one.size:
+            table = self._single_table()
+            pos = np.argmax(perm[one], axis=1)
+            c = code[one, pos]
+            out[one, pos] = table[c, value[one, pos]]
+        many = np.nonzero(k >= 2)[0]
+        if many.size == 0:
+            return out
+        state0 = self._shape_state(code[many], kept[many], width)
+        digit_only = ((code[many] == 1) | ~perm[many]).all(axis=1) & (k[many] <= FF1_MAX_DIGITS)
+        if digit_only.any():
+            fin = np.zeros((1, BLOCK), dtype=np.uint8)
+            fin[0, 0] = 0xFF  # the tweak is a MAC of the shape, domain-separated from the round MACs
+            tweaks = self._mac.blocks(state0[digit_only] ^ fin)
+            rows = many[digit_only]
+            for kk in np.unique(k[rows]):
+                sel = k[rows] == kk
+                r = rows[sel]
+                p = perm[r]
+                digits = value[r][p].reshape(-1, int(kk)).astype(np.uint8)
+                new = self._digit_rows(digits, tweaks[sel])
+                block = out[r]
+                block[p] = new.reshape(-1)
+                out[r] = block
+        mixed = ~digit_only
+        if mixed.any():
+            out[many[mixed]] = self._feistel(code[many[mixed]], value[many[mixed]], state0[mixed], width)
+        return out
+
+    def _feistel(
+        self, code_m: npt.NDArray[np.int8], value_m: npt.NDArray[np.int32], state0: U8, width: int
+    ) -> npt.NDArray[np.int32]:
+        """Mixed-radix alternating Feistel over the permutable positions (rows with >= 2 of them)."""
+        perm_m = code_m > 0
+        k = perm_m.sum(axis=1)
+        val = value_m.astype(np.uint8)
+        radix = _RADIX_U8[code_m]
+        radix32 = radix.astype(np.uint32)
+        rank = np.cumsum(perm_m, axis=1, dtype=np.int16) - 1
+        half_a = perm_m & (rank < (k // 2).astype(np.int16)[:, None])
+        half_b = perm_m & ~half_a
+        m = len(code_m)
+        nb = (width + BLOCK - 1) // BLOCK
         nexp = (2 * width + BLOCK - 1) // BLOCK
         ctr = np.zeros((nexp, BLOCK), dtype=np.uint8)
         ctr[:, 15] = np.arange(1, nexp + 1, dtype=np.uint8)
         ctr[:, 14] = 0xE7
-        order = range(ROUNDS - 1, -1, -1) if decrypt else range(ROUNDS)
         msg = np.zeros((m, nb * BLOCK), dtype=np.uint8)
         fin = np.zeros((m, BLOCK), dtype=np.uint8)
-        for r in order:
+        for r in self._round_order():
             src, dst = (half_b, half_a) if r % 2 == 0 else (half_a, half_b)
             np.multiply(val, src, out=msg[:, :width], casting="unsafe")
             state = state0
@@ -283,29 +446,24 @@ class StringFpe:
             f32 = stream.view(np.uint16)[:, :width].astype(np.uint32)
             f32 *= radix32
             f32 >>= 16
-            f = f32.astype(np.uint8)
-            if decrypt:
-                np.subtract(radix, f, out=f, where=f > 0)
-            f += val
-            np.subtract(f, radix, out=f, where=f >= radix)
+            f = self._mix(f32.astype(np.uint8), val, radix)
             np.copyto(val, f, where=dst)
-        out[many] = val.astype(np.int32)
-        return out
+        return val.astype(np.int32)
 
-    def _group(self, mat: U8, decrypt: bool) -> U8:
+    def _group(self, mat: U8) -> U8:
         code, value = _classify(mat, self._alphabet)
         kept = np.where(code == 0, mat, 0).astype(np.uint8)
-        new = self._rounds(code, value, kept, decrypt)
+        new = self._rounds(code, value, kept)
         if self._alphabet == "hex":
             # cycle walking: re-apply the same permutation to the rows that left their class
             bad = np.nonzero(~_valid_rows(code, new))[0]
             while bad.size:
-                new[bad] = self._rounds(code[bad], new[bad], kept[bad], decrypt)
+                new[bad] = self._rounds(code[bad], new[bad], kept[bad])
                 bad = bad[~_valid_rows(code[bad], new[bad])]
         return np.where(code > 0, _RENDER[code, np.minimum(new, 25)], mat).astype(np.uint8)
 
-    def apply(self, arr: pa.Array, *, decrypt: bool = False) -> pa.Array:
-        """Encrypt (or decrypt) every row of a string Arrow array; nulls stay null, lengths are unchanged."""
+    def encrypt(self, arr: pa.Array) -> pa.Array:
+        """Encrypt every row of a string Arrow array; nulls stay null, byte lengths are unchanged."""
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
         offsets, data, valid = arrow_bytes(arr)
@@ -315,35 +473,30 @@ class StringFpe:
             rows = np.nonzero((lens == width) & valid)[0]
             mat = gather_padded(offsets, data, rows, int(width))
             idx = offsets[rows][:, None] + np.arange(int(width))[None, :]
-            out[idx] = self._group(mat, decrypt)
+            out[idx] = self._group(mat)
         bufs = arr.buffers()
         return pa.Array.from_buffers(
             arr.type, len(arr), [bufs[0], bufs[1], pa.py_buffer(out)], arr.null_count, arr.offset
         )
-
-    def encrypt(self, arr: pa.Array) -> pa.Array:
-        return self.apply(arr)
-
-    def decrypt(self, arr: pa.Array) -> pa.Array:
-        return self.apply(arr, decrypt=True)
 
 
 def encrypt_strings(key: bytes, arr: pa.Array, alphabet: Alphabet = "classes") -> pa.Array:
     return StringFpe(key, alphabet).encrypt(arr)
 
 
-def decrypt_strings(key: bytes, arr: pa.Array, alphabet: Alphabet = "classes") -> pa.Array:
-    return StringFpe(key, alphabet).decrypt(arr)
-
-
 __all__ = [
+    "FF1_MAX_DIGITS",
     "ROUNDS",
     "U64",
     "Alphabet",
     "StringFpe",
-    "decrypt_strings",
     "encrypt_strings",
+    "ff1_bits",
+    "ff1_digits",
+    "ff1_encrypt_numbers",
+    "ff1_sizes",
     "permute_bits",
     "permute_range",
     "permute_signed",
+    "range_bits",
 ]

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from anonymizer.classify import patch_yaml, suggest
 from anonymizer.contract import Contract
+from anonymizer.domains import SMALL_DOMAIN_FIX, small_domain_columns
 from anonymizer.runtime import KeyMetadata, LiveColumn, Runtime
 from anonymizer.tags import CONTRACT_HASH_TAG, expected_column_tags
 
@@ -203,6 +204,10 @@ def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allo
     for table in contract.dependency_order():
         if structure_ok.get(table):
             _data_findings(runtime, contract, table, result, allow_empty, structure_ok)
+    for small in small_domain_columns(contract):  # acknowledged in the contract (else it is refused): list it
+        result.findings.append(
+            Finding("small_fpe_domain", small.table, small.column, small.render(), SMALL_DOMAIN_FIX, blocking=False)
+        )
     if patch_cols or removed_cols:
         result.patch = patch_yaml(patch_cols, removed_cols)
     return result

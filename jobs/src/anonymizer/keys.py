@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import stat
+import zlib
 from pathlib import Path
 from typing import NoReturn
 
@@ -30,6 +31,11 @@ ENV_VAR = "ANONYMIZER_KEY"
 MIN_KEY_BYTES = 32
 GENERATED_KEY_BYTES = 32
 INFO_PREFIX = b"anonymizer/v1/"
+# Version of every keyed mapping (FF1 integer/digit permutations, SSN/phone output spaces, per-column
+# subkeys, pools, ...). Bump it whenever any strategy's output for a given key and input changes: the
+# journal stores ``fingerprint+version`` (see :func:`key_id`), so a new version is refused like a new key
+# (exit 8) unless the run is started with --rotate-key. tests/engine/test_known_answers.py pins the outputs.
+ALGORITHM_VERSION = "a2"
 _HEX = re.compile(r"^(?:0x)?[0-9a-fA-F]+$")
 
 
@@ -38,9 +44,38 @@ class KeyMaterialError(ValueError):
 
 
 _HOW_TO = (
-    "provide at least 32 random bytes, hex or base64 encoded, e.g. "
+    "provide at least 32 random bytes, hex or base64 encoded, e.g. `openssl rand -hex 32` or "
     '`python -c "import secrets; print(secrets.token_hex(32))"`'
 )
+
+
+def _expected_distinct(n: int) -> float:
+    """Expected number of distinct byte values among ``n`` uniformly random bytes."""
+    return 256.0 * (1.0 - (255.0 / 256.0) ** n)
+
+
+def low_entropy_reason(raw: bytes) -> str | None:
+    """Why ``raw`` is not plausibly a random key (None when it is). Never mentions the key bytes.
+
+    Three tests, each failed by a truly random key of >= 32 bytes with probability far below 10^-9:
+
+    * distinct byte values, and distinct differences of consecutive bytes, below 60% of what random bytes
+      give (32 random bytes show ~30 distinct values; 18 or fewer has probability 4.6e-12, computed exactly);
+      catches repeated patterns (``passwordpassword...``) and counters (``00 01 02 ...``);
+    * zlib compresses it below its own length: random bytes never compress (DEFLATE adds >= 6 bytes);
+    * every byte is printable ASCII (probability (95/256)^32 < 10^-13): a passphrase or a hex/base64 text
+      used as raw bytes, not a decoded random key.
+    """
+    n = len(raw)
+    floor = 0.6 * _expected_distinct(n)
+    diffs = bytes((raw[i + 1] - raw[i]) % 256 for i in range(n - 1))
+    if len(set(raw)) < floor or len(set(diffs)) < 0.6 * _expected_distinct(n - 1):
+        return "it repeats a short pattern or counts up (too few distinct byte values)"
+    if len(zlib.compress(raw, 9)) < n:
+        return "it is compressible, so it is not random"
+    if all(32 <= c < 127 for c in raw):
+        return "its bytes are printable text (a passphrase?), not decoded random bytes"
+    return None
 
 
 def decode_key_text(text: str) -> bytes:
@@ -82,8 +117,9 @@ class Keyring:
             raise KeyMaterialError(
                 f"the anonymization key has {len(master)} bytes, at least {MIN_KEY_BYTES} are required: {_HOW_TO}"
             )
-        if len(set(master)) == 1:
-            raise KeyMaterialError(f"the anonymization key is one repeated byte, not a random secret: {_HOW_TO}")
+        reason = low_entropy_reason(bytes(master))
+        if reason is not None:
+            raise KeyMaterialError(f"the anonymization key is not high-entropy random bytes ({reason}): {_HOW_TO}")
         self.__master = bytes(master)
 
     # --- constructors -------------------------------------------------------------------------------
@@ -151,6 +187,13 @@ class Keyring:
         a different key would silently change every anonymized value and break consumers' joins over time.
         """
         return hmac.new(self.__master, b"anonymizer/v1/fingerprint", hashlib.sha256).hexdigest()[:16]
+
+    def key_id(self) -> str:
+        """``<fingerprint>+<ALGORITHM_VERSION>``: what the journal stores and the key guard compares.
+
+        A change of either part changes every pseudonym, so either one is treated as a key rotation.
+        """
+        return f"{self.fingerprint()}+{ALGORITHM_VERSION}"
 
     # --- never reveal -------------------------------------------------------------------------------
     def __repr__(self) -> str:

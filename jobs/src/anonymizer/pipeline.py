@@ -148,13 +148,13 @@ def _require(journal: Journal, run_id: str, event: str, step: str) -> Any:
 
 
 def _check_key(ctx: Context, journal: Journal, rotate_key: bool) -> str:
-    fingerprint = ctx.keyring.fingerprint()
+    fingerprint = ctx.keyring.key_id()  # fingerprint+ALGORITHM_VERSION: a new mapping version is a rotation too
     last = journal.last_committed()
     if last and last.key_fingerprint and last.key_fingerprint != fingerprint and not rotate_key:
         raise StepFailed(
             EXIT_KEY,
-            f"the key differs from the one used by the last published run ({last.run_id}): "
-            "every anonymized id would change. Use the same key, or pass --rotate-key to re-key on purpose",
+            f"the key or the anonymization algorithm version differs from the last published run's ({last.run_id}): "
+            "every anonymized id would change. Use the same key and version, or pass --rotate-key to re-key on purpose",
         )
     return fingerprint
 
@@ -311,7 +311,7 @@ def promote_step(
             dict(
                 run_id=run_id,
                 event="promote_commit",
-                key_fingerprint=ctx.keyring.fingerprint(),
+                key_fingerprint=ctx.keyring.key_id(),
                 contract_sha256=ctx.contract_sha256,
                 code_version=__version__,
                 detail={"versions": {t: list(v) for t, v in done.items()}},

@@ -13,7 +13,9 @@ from typing import Any
 
 from anonymizer import __version__
 from anonymizer.contract import Contract
+from anonymizer.domains import small_domain_columns
 from anonymizer.journal import Event
+from anonymizer.keys import ALGORITHM_VERSION
 
 
 def mermaid_er(contract: Contract) -> str:
@@ -94,6 +96,8 @@ def build_report(
         "checks": check.detail.get("checks", []) if check else [],
         "events": [{"event": e.event, "ts": str(e.ts), "table": e.table_name} for e in events],
         "er_diagram": mermaid_er(contract),
+        "algorithm_version": ALGORITHM_VERSION,
+        "small_fpe_domains": [small.render() for small in small_domain_columns(contract)],
     }
 
 
@@ -126,6 +130,9 @@ def to_markdown(report: dict[str, Any]) -> str:
     if report["gate"] and report["gate"]["findings"]:
         out += ["", "## Gate findings", ""]
         out += [f"- [{f['code']}] {f['table']}.{f['column'] or ''}: {f['message']}" for f in report["gate"]["findings"]]
+    if report.get("small_fpe_domains"):  # key columns below NIST SP 800-38G's 10^6 values, acknowledged
+        out += ["", "## Small FPE domains (acknowledged in the contract)", ""]
+        out += [f"- {line}" for line in report["small_fpe_domains"]]
     out += ["", "## Data model", "", "```mermaid", report["er_diagram"], "```", ""]
     return "\n".join(out)
 

@@ -25,22 +25,47 @@ class NoParams(_Params):
     """The strategy takes no parameters."""
 
 
+LINK_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
+
+class _Linkable(_Params):
+    """``link_as``: columns naming the same link share one keyed mapping (the same email in two tables
+    gets the same pseudonym). Without it every (table, column) has its own subkey, so pseudonyms of one
+    column cannot be joined to another's."""
+
+    link_as: str | None = Field(default=None, pattern=LINK_NAME)
+
+
 class KeyParams(_Params):
     """``alphabet``: for string keys, ``classes`` keeps digits/lower/upper letters in their class;
-    ``hex`` treats 0-9a-f as one class so UUIDs and hex ids stay valid hex."""
+    ``hex`` treats 0-9a-f as one class so UUIDs and hex ids stay valid hex. ``small_domain_ok``: the reason
+    a key on a domain below 10^6 values (tinyint, smallint, short strings) is acceptable; without it the
+    contract is refused (NIST SP 800-38G approves FPE only on domains of at least a million values)."""
 
     alphabet: Literal["classes", "hex"] = "classes"
+    small_domain_ok: str | None = Field(default=None, min_length=10)
 
 
-class PoolParams(_Params):
+class PoolParams(_Linkable):
     """``unique_by``: a key column of the same table; the replacement is derived from that row's key,
     so distinct keys get distinct values (otherwise the value is derived from the original value)."""
 
     unique_by: str | None = None
 
 
-class EmailParams(_Params):
+class EmailParams(_Linkable):
     keep_domain: bool = False
+
+
+class SsnParams(_Linkable):
+    """``space``: ``never_issued`` (default) outputs area 900-999 with group 01-49, numbers issued to nobody
+    (neither SSNs nor ITINs); ``issuable`` outputs valid SSNs one-to-one, which may belong to real people."""
+
+    space: Literal["never_issued", "issuable"] = "never_issued"
+
+
+class PhoneParams(_Linkable):
+    """Phone numbers keep their country code; +1/NANP numbers get a valid area code and exchange."""
 
 
 class DateShiftParams(_Params):
@@ -59,7 +84,7 @@ class GeneralizeParams(_Params):
     prefix_length: int | None = Field(default=None, ge=0)
 
 
-class HashParams(_Params):
+class HashParams(_Linkable):
     """``length``: hex characters kept from the HMAC-SHA256 (8..64)."""
 
     length: int = Field(default=64, ge=8, le=64)
@@ -99,8 +124,10 @@ STRATEGIES: dict[str, StrategySpec] = {
         StrategySpec("organization_name", _STRING, PoolParams, "realistic hospital/company name"),
         StrategySpec("address", _STRING, PoolParams, "realistic one-line street address"),
         StrategySpec("city", _STRING, PoolParams, "realistic city name"),
-        StrategySpec("ssn", _STRING, NoParams, "format-preserving encryption of the digits, always a valid SSN"),
-        StrategySpec("phone", _STRING, NoParams, "format-preserving encryption of the digits"),
+        StrategySpec(
+            "ssn", _STRING, SsnParams, "fake SSN in a never-issued space (area 9xx, group 01-49), format kept"
+        ),
+        StrategySpec("phone", _STRING, PhoneParams, "fake number: country code kept, valid NANP area code"),
         StrategySpec("email", _STRING, EmailParams, "unique pseudonymous local part at a reserved domain"),
         StrategySpec(
             "date_shift",

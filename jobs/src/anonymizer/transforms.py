@@ -18,25 +18,51 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from anonymizer.fpe import Alphabet, StringFpe, permute_range, permute_signed
+from anonymizer.digits import digit_map, non_ascii_rows, normalize_digits
+from anonymizer.fpe import Alphabet, StringFpe, ff1_digits, permute_range, permute_signed
+from anonymizer.phones import phone as phone  # the phone strategy lives in its own module
 from anonymizer.pools import pool_array
-from anonymizer.prf import U64, arrow_bytes, gather_padded, prf_strings, prf_strings_wide, prf_u64
+from anonymizer.prf import U64, AesEcb, arrow_bytes, gather_padded, prf_strings, prf_strings_wide, prf_u64
 
 I64 = npt.NDArray[np.int64]
+
 
 # ------------------------------------------------------------------------------------------------------
 # keys
 # ------------------------------------------------------------------------------------------------------
 
 
-def key_integers(key: bytes, values: npt.NDArray[np.integer], bits: int, *, decrypt: bool = False) -> I64:
+def key_integers(key: bytes, values: npt.NDArray[np.integer], bits: int) -> I64:
     """Integer key column -> its keyed, sign-keeping permutation within the type (``bits`` = 7/15/31/63)."""
-    return permute_signed(key, values, bits, decrypt=decrypt)
+    return permute_signed(key, values, bits)
 
 
-def key_strings(key: bytes, arr: pa.Array, alphabet: Alphabet = "classes", *, decrypt: bool = False) -> pa.Array:
-    """String key column -> shape-preserving keyed permutation (digits stay digits, letters letters)."""
-    return StringFpe(key, alphabet).apply(arr, decrypt=decrypt)
+def key_strings(key: bytes, arr: pa.Array, alphabet: Alphabet = "classes") -> pa.Array:
+    """String key column -> shape-preserving keyed permutation (digits stay digits, letters letters).
+
+    Unicode digits are encrypted too: each is read as its value, encrypted with the ASCII digits, and
+    written back in its own script ("١٢٣" -> "٩٠٧"). The script of every position is kept, so the map stays
+    injective (``"١٢٣"`` and ``"123"`` remain distinct) and a PK and its FKs still agree.
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    fpe = StringFpe(key, alphabet)
+    rows = non_ascii_rows(arr)
+    if rows.size == 0:
+        return fpe.encrypt(arr)
+    table = digit_map()
+    originals = [str(v) for v in arr.take(pa.array(rows)).to_pylist()]
+    mask = pa.array(np.isin(np.arange(len(arr)), rows))
+    normalized = pc.replace_with_mask(arr, mask, pa.array([t.translate(table) for t in originals], type=arr.type))
+    encrypted = fpe.encrypt(normalized)
+    rendered = []
+    for before, after in zip(originals, encrypted.take(pa.array(rows)).to_pylist(), strict=True):
+        chars = list(after)
+        for i, ch in enumerate(before):
+            if ord(ch) in table:  # same script as the source position: zero of that script + new value
+                chars[i] = chr(ord(ch) - (table[ord(ch)] - 48) + (ord(chars[i]) - 48))
+        rendered.append("".join(chars))
+    return pc.replace_with_mask(encrypted, mask, pa.array(rendered, type=arr.type))
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -128,15 +154,22 @@ def _suffixes(levels: U64, strategy: str) -> pa.Array:
     return text
 
 
+# Levels per keyed block for unique_by: how many disambiguation levels are drawn *by the key* among the
+# first ``pool size x LEVELS`` ids (person names: no middle initial or one of A-Z, which looks natural).
+UNIQUE_LEVELS = {"person_name": len(_MIDDLE), "address": 10}
+DEFAULT_UNIQUE_LEVELS = 4
+
+
 def pool_from_keys(key: bytes, strategy: str, keys: npt.NDArray[np.integer]) -> pa.Array:
     """Replacement derived from the row's key so that distinct keys get distinct values.
 
-    The key index (see :func:`_key_index`) is split into ``index mod P`` and ``level = index div P`` where
-    ``P`` is the pool size (``first x last`` for full names). ``index mod P`` goes through a keyed
-    permutation of ``[0, P)`` (so neighbouring ids do not get neighbouring names) and is read as a
-    mixed-radix number (first, last); ``level`` is 0 for every key below ``P`` and otherwise adds, for full
-    names, a middle initial and then a suffix (" II", " III", ...; " Campus 2" for organizations, " Unit 2"
-    for addresses). Both parts are injective in the key, hence so is the whole.
+    ``P`` is the pool size (``first x last`` for full names) and ``L`` the strategy's keyed levels
+    (:data:`UNIQUE_LEVELS`). The key index (see :func:`_key_index`) is cut into blocks of ``B = P x L``;
+    inside a block a keyed permutation of ``[0, B)`` picks both the pool entry (``mod P``) and the level
+    (``div P``), so whether a name carries a middle initial (or " Unit 3", " Campus 2") is keyed, not a
+    function of the id's magnitude (before, "Carlos A. Schultz" meant id > 690,000). Only ids beyond the
+    first block (> 18 million for names) add a visible block suffix (" II", " III"...). Block, level and
+    entry are together injective in the key, hence so is the name.
     """
     idx = _key_index(keys)
     if strategy == "person_name":
@@ -145,20 +178,24 @@ def pool_from_keys(key: bytes, strategy: str, keys: npt.NDArray[np.integer]) -> 
     else:
         pool = pool_array(POOL_OF[strategy])
         size = len(pool)
-    level = idx // np.uint64(size)
-    perm = permute_range(key, idx % np.uint64(size), size, tweak=0x55)
+    levels = UNIQUE_LEVELS.get(strategy, DEFAULT_UNIQUE_LEVELS)
+    block_size = np.uint64(size * levels)
+    block = idx // block_size
+    perm = permute_range(key, idx % block_size, size * levels, tweak=0x55)
+    entry = perm % np.uint64(size)
+    level = block * np.uint64(levels) + perm // np.uint64(size)
     if strategy == "person_name":
-        # level -> (middle initial, suffix level): "Ann Lee", then "Ann B. Lee".. "Ann Z. Lee", then "Ann Lee II"
+        # level -> (middle initial, suffix level): "Ann Lee" / "Ann B. Lee".. "Ann Z. Lee", then "Ann Lee II"
         middle = level % np.uint64(len(_MIDDLE))
         level = level // np.uint64(len(_MIDDLE))
         base = _join(
-            _take(first, perm // np.uint64(len(last))),
+            _take(first, entry // np.uint64(len(last))),
             _take(pa.array(_MIDDLE), middle),
             " ",
-            _take(last, perm % np.uint64(len(last))),
+            _take(last, entry % np.uint64(len(last))),
         )
     else:
-        base = _take(pool, perm)
+        base = _take(pool, entry)
     if not level.any():
         return base
     return _join(base, _suffixes(level, strategy))
@@ -172,7 +209,18 @@ SSN_AREAS = 898  # 001..899 without 666
 SSN_GROUPS = 99  # 01..99
 SSN_SERIALS = 9999  # 0001..9999
 SSN_SPACE = SSN_AREAS * SSN_GROUPS * SSN_SERIALS
+# Never issued to anyone: areas 900-999 are not SSNs, and groups 01-49 there are not ITINs (ITIN groups:
+# 50-65, 70-88, 90-92, 94-99). 100 x 49 x 9,999 = 48,995,100 values.
+NEVER_AREAS = 100
+NEVER_GROUPS = 49
+NEVER_SPACE = NEVER_AREAS * NEVER_GROUPS * SSN_SERIALS
+SSN_FORMATS = {
+    "issuable": r"^(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}$",
+    "never_issued": r"^9\d\d-(?:0[1-9]|[1-4]\d)-(?!0000)\d{4}$",
+}
+SsnSpace = str  # "never_issued" | "issuable" (validated by the contract's SsnParams)
 _POW10 = np.array([10**i for i in range(8, -1, -1)], dtype=np.int64)
+_TAG_SSN = np.frombuffer(b"anonymizer:ssn/1", dtype=np.uint8)
 
 
 def _ssn_index(number: I64) -> tuple[I64, npt.NDArray[np.bool_]]:
@@ -194,6 +242,14 @@ def _ssn_number(index: npt.NDArray[np.integer]) -> I64:
     return area * 1_000_000 + group * 10_000 + serial
 
 
+def _never_number(index: npt.NDArray[np.integer]) -> I64:
+    i = np.asarray(index).astype(np.int64)
+    serial = i % SSN_SERIALS + 1
+    group = (i // SSN_SERIALS) % NEVER_GROUPS + 1
+    area = 900 + i // (SSN_SERIALS * NEVER_GROUPS)
+    return area * 1_000_000 + group * 10_000 + serial
+
+
 def _fixed_width(mat: npt.NDArray[np.uint8]) -> pa.Array:
     """An Arrow string array from an (n, w) ASCII byte matrix (zero-copy construction)."""
     n, w = mat.shape
@@ -201,16 +257,37 @@ def _fixed_width(mat: npt.NDArray[np.uint8]) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(mat.tobytes())])
 
 
-def ssn(key: bytes, arr: pa.Array, *, decrypt: bool = False) -> pa.Array:
-    """SSN -> another always-valid SSN, separators and length kept.
+def _ssn_never_issued(key: bytes, number: I64) -> I64:
+    """Any 9-digit number -> a number in the never-issued space (area 9xx, group 01-49), never itself.
 
-    A valid SSN (area 001-899 except 666, group 01-99, serial 0001-9999) is read as its index in the valid
-    space and permuted there (cycle-walking Feistel), so valid inputs map bijectively onto valid outputs.
-    Invalid 9-digit inputs (e.g. ITINs 9xx) get a valid SSN picked by a keyed PRF (not invertible, may
-    coincide with another row's output). Values without exactly 9 digits become a PRF-picked ``ddd-dd-dddd``.
+    FF1 radix 10 over the nine digits (a permutation of all 10^9 numbers), reduced into the 48,995,100
+    never-issued values. Necessarily many-to-one: 888,931,098 issuable SSNs cannot map one-to-one into 49
+    million values (about 18 inputs per output; among ``n`` distinct SSNs ~ n^2 / 98 million pairs collide).
     """
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    digits = ((number[:, None] // _POW10[None, :]) % 10).astype(np.uint8)
+    enc = ff1_digits(AesEcb(key), digits, _TAG_SSN)
+    value = (enc.astype(np.int64) * _POW10[None, :]).sum(axis=1)
+    index = value % NEVER_SPACE
+    out = _never_number(index)
+    same = out == number
+    out[same] = _never_number((index[same] + 1) % NEVER_SPACE)  # an input already in the space: never itself
+    return out
+
+
+def ssn(key: bytes, arr: pa.Array, space: SsnSpace = "never_issued") -> pa.Array:
+    """SSN -> a fake SSN, separators and length kept; Unicode digits are read as digits first.
+
+    ``never_issued`` (default): area 900-999 with group 01-49, a space issued to nobody (not SSNs, not
+    ITINs), so a fake can never be a real stranger's SSN and DLP scanners do not flag it; see
+    :func:`_ssn_never_issued` for why it cannot be one-to-one. ``issuable``: a valid SSN (area 001-899
+    except 666, group 01-99, serial 0001-9999) is read as its index in the valid space and permuted there
+    (FF1 with cycle walking), so valid inputs map one-to-one onto valid SSNs, which may be real people's.
+    Invalid 9-digit inputs get a valid SSN picked by a keyed PRF. Values without exactly 9 digits become a
+    PRF-picked ``ddd-dd-dddd`` of the chosen space: nothing leaves unchanged.
+    """
+    if space not in SSN_FORMATS:
+        raise ValueError(f"unknown SSN space {space!r}; use one of {', '.join(SSN_FORMATS)}")
+    arr = normalize_digits(arr)
     offsets, data, valid_rows = arrow_bytes(arr)
     lens = offsets[1:] - offsets[:-1]
     out = data.copy()
@@ -226,15 +303,18 @@ def ssn(key: bytes, arr: pa.Array, *, decrypt: bool = False) -> pa.Array:
             continue
         rows9, mat9, dig9 = rows[nine], mat[nine], digit[nine]
         number = ((mat9[dig9].reshape(-1, 9).astype(np.int64) - 48) * _POW10).sum(axis=1)
-        index, ok = _ssn_index(number)
-        new_index = np.zeros(len(rows9), dtype=np.int64)
-        if ok.any():
-            new_index[ok] = permute_range(key, index[ok], SSN_SPACE, tweak=0x55, decrypt=decrypt).astype(np.int64)
-        if (~ok).any():
-            if prf_all is None:
-                prf_all = prf_strings(key, arr, tag=0x53534E)  # "SSN"
-            new_index[~ok] = (prf_all[rows9[~ok]] % np.uint64(SSN_SPACE)).astype(np.int64)
-        new_number = _ssn_number(new_index)
+        if space == "never_issued":
+            new_number = _ssn_never_issued(key, number)
+        else:
+            index, ok = _ssn_index(number)
+            new_index = np.zeros(len(rows9), dtype=np.int64)
+            if ok.any():
+                new_index[ok] = permute_range(key, index[ok], SSN_SPACE, tweak=0x55).astype(np.int64)
+            if (~ok).any():
+                if prf_all is None:
+                    prf_all = prf_strings(key, arr, tag=0x53534E)  # "SSN"
+                new_index[~ok] = (prf_all[rows9[~ok]] % np.uint64(SSN_SPACE)).astype(np.int64)
+            new_number = _ssn_number(new_index)
         new_digits = (new_number[:, None] // _POW10[None, :]) % 10 + 48
         mat9 = mat9.copy()
         mat9[dig9] = new_digits.astype(np.uint8).reshape(-1)
@@ -248,16 +328,14 @@ def ssn(key: bytes, arr: pa.Array, *, decrypt: bool = False) -> pa.Array:
         return inplace
     if prf_all is None:
         prf_all = prf_strings(key, arr, tag=0x53534E)
-    number = _ssn_number((prf_all % np.uint64(SSN_SPACE)).astype(np.int64))
+    if space == "never_issued":
+        number = _never_number((prf_all % np.uint64(NEVER_SPACE)).astype(np.int64))
+    else:
+        number = _ssn_number((prf_all % np.uint64(SSN_SPACE)).astype(np.int64))
     digits = ((number[:, None] // _POW10[None, :]) % 10 + 48).astype(np.uint8)
     dash = np.full((len(arr), 1), ord("-"), dtype=np.uint8)
     formatted = _fixed_width(np.hstack([digits[:, :3], dash, digits[:, 3:5], dash, digits[:, 5:]]))
     return pc.if_else(pa.array(other), formatted, inplace)
-
-
-def phone(key: bytes, arr: pa.Array, *, decrypt: bool = False) -> pa.Array:
-    """Phone number -> its digits format-preserving encrypted; separators, letters (``x`` ext) and length kept."""
-    return StringFpe(key, "digits").apply(arr, decrypt=decrypt)
 
 
 _B32 = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz234567", dtype=np.uint8)
