@@ -132,7 +132,10 @@ def _key(node: yaml.Node) -> Any:
 
 def parse_yaml(text: str) -> YamlDocument:
     """Parse one YAML document safely; raise :class:`FileProblem` (with the line) when it cannot be used."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader already refuses control characters here
+    except yaml.YAMLError as exc:
+        raise FileProblem(_line_of_mark(exc, text), f"not valid YAML ({exc})", "remove the control character") from None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -145,7 +148,7 @@ def parse_yaml(text: str) -> YamlDocument:
     except _TooDeep as exc:
         raise FileProblem(_line_of_mark(exc), str(exc), "flatten the document") from None
     except yaml.YAMLError as exc:
-        raise FileProblem(_line_of_mark(exc), f"not valid YAML ({exc})", "correct the YAML syntax") from None
+        raise FileProblem(_line_of_mark(exc, text), f"not valid YAML ({exc})", "correct the YAML syntax") from None
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. a timestamp like 2024-02-30
         raise FileProblem(None, f"not valid YAML ({exc})", "correct the value") from None
     finally:
@@ -173,9 +176,12 @@ def parse_yaml(text: str) -> YamlDocument:
     return YamlDocument(data, lines, duplicates)
 
 
-def _line_of_mark(exc: yaml.YAMLError) -> int | None:
+def _line_of_mark(exc: yaml.YAMLError, text: str = "") -> int | None:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    return mark.line + 1 if mark is not None else None
+    if mark is not None:
+        return int(mark.line) + 1
+    position = getattr(exc, "position", None)  # ReaderError: a character offset
+    return text.count("\n", 0, position) + 1 if isinstance(position, int) else None
 
 
 def read_text(path: Path, *, missing_fix: str) -> str:
