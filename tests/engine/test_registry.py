@@ -103,7 +103,7 @@ def wide(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]
         classification = "key" if STRATEGIES[strategy].preserves_joins else "sensitive"
         lines.append(
             f"      {name}: {{type: '{type_name}', nullable: true, classification: {classification}, "
-            f"strategy: {strategy}, params: {_params(strategy, family)!r}}}"
+            f"strategy: '{strategy}', params: {_params(strategy, family)!r}}}"
         )
     contract = parse_contract("\n".join(lines) + "\n", "registry.yaml")
     ddl = ", ".join(
