@@ -189,6 +189,9 @@ def test_output_checks_reject_broken_output(spark: Any) -> None:
     assert flagged("null", "int", "1", "1", {})
     assert flagged("keep", "int", "1", "2", {"reason": "not personal: test"})
     assert flagged("person_name", "string", "'Ann Lee'", "' '", {})
+    assert flagged("keep", "map<string,int>", "map('a', 1)", "map('a', 2)", {"reason": "not personal: test"})
+    # ... and passes what is right (two spellings of one value: the check compares values, not column names)
+    assert not flagged("keep", "array<int>", "array(1, 2)", "array(1, 1 + 1)", {"reason": "not personal: test"})
     assert not flagged("generalize", "int", "41", "40", {"bin_width": 10})
 
 

@@ -511,7 +511,8 @@ def _check_keep(x: CheckInput) -> SparkColumn:
     from pyspark.sql import functions as F
 
     if x.sql_type.family == "complex":  # maps are not comparable in Spark: compare their JSON
-        return ~F.to_json(F.struct(x.source)).eqNullSafe(F.to_json(F.struct(x.output)))
+        source, output = F.to_json(F.struct(x.source.alias("v"))), F.to_json(F.struct(x.output.alias("v")))
+        return ~source.eqNullSafe(output)
     return ~x.source.eqNullSafe(x.output)
 
 
