@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from anonymizer.contract import Contract
+from anonymizer.validation import FileProblem, InvalidFile, YamlDocument, parse_yaml, read_text
+from anonymizer.validation import render as render_issue
 
 # The policies' own naming rules (stdlib only, no checkov): one source of truth for both enforcers.
 from policies.checks import _naming as naming
@@ -31,7 +32,7 @@ _IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 # Groups that contain every identity of the account or workspace: granting them anything would let every
 # user read production (source) or the anonymized copy outside the developers group.
-FORBIDDEN_PRINCIPALS = frozenset({"account users", "users", "all users"})
+FORBIDDEN_PRINCIPALS = naming.ALL_USERS_GROUPS
 
 # Unity Catalog privileges (underscored, as the provider expects them); used to catch typos such as
 # "USE CATALOG" or "USAGE" (Hive metastore) before Databricks rejects them at apply time.
@@ -529,7 +530,7 @@ class EnvironmentConfig(_Model):
 
 
 def _reject_everyone(value: str) -> str:
-    if value.strip().lower() in FORBIDDEN_PRINCIPALS:
+    if naming.is_all_users(value):
         raise ValueError(f"'{value}' contains every user; name a dedicated group instead")
     return value
 
@@ -552,45 +553,13 @@ class ConfigIssue:
     fix: str
 
     def render(self, file: str) -> str:
-        where = f"{file}:{self.line}" if self.line else file
-        return f"{where}: {self.field or '<file>'}: {self.message}. Fix: {self.fix}"
+        return render_issue(file, self.line, self.field or "<file>", self.message, self.fix)
 
 
-class ConfigError(ValueError):
-    """An environment config is invalid; ``issues`` lists every problem found, each with its fix."""
+class ConfigError(InvalidFile[ConfigIssue]):
+    """An environment config is invalid; ``issues`` lists every problem found, each with its fix (exit 2)."""
 
-    def __init__(self, file: str, issues: list[ConfigIssue]) -> None:
-        self.file = file
-        self.issues = issues
-        lines = "\n".join("  " + i.render(file) for i in issues)
-        super().__init__(f"invalid environment config {file} ({len(issues)} problem(s)):\n{lines}")
-
-
-def _key_lines(text: str) -> dict[tuple[Any, ...], int]:
-    """Line of every mapping key and sequence item, so an error points at the line to edit."""
-    lines: dict[tuple[Any, ...], int] = {}
-
-    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
-        lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                lines[(*path, key.value)] = key.start_mark.line + 1
-                walk(value, (*path, key.value))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, (*path, i))
-
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    if root is not None:
-        walk(root, ())
-    return lines
-
-
-def _line_of(lines: dict[tuple[Any, ...], int], path: tuple[Any, ...]) -> int | None:
-    for cut in range(len(path), -1, -1):
-        if path[:cut] in lines:
-            return lines[path[:cut]]
-    return None
+    kind = "environment config"
 
 
 def _field_description(path: tuple[Any, ...]) -> str | None:
@@ -610,7 +579,7 @@ def _field_description(path: tuple[Any, ...]) -> str | None:
     return info.description if info is not None else None
 
 
-def _issues_from_validation(exc: ValidationError, lines: dict[tuple[Any, ...], int]) -> Iterator[ConfigIssue]:
+def _issues_from_validation(exc: ValidationError, doc: YamlDocument) -> Iterator[ConfigIssue]:
     for err in exc.errors():
         # Drop discriminator tags (backend.s3.bucket -> backend.bucket) and validator names from the path.
         loc = tuple(
@@ -632,20 +601,22 @@ def _issues_from_validation(exc: ValidationError, lines: dict[tuple[Any, ...], i
         else:
             fix = "change the value as the message says"
         message = err["msg"].removeprefix("Value error, ")
-        yield ConfigIssue(_line_of(lines, loc), field, message, fix)
+        yield ConfigIssue(doc.line(loc), field, message, fix)
 
 
 def parse_config(text: str, file: str, *, allow_local_backend: bool = False) -> EnvironmentConfig:
     """Validate config text. ``allow_local_backend`` exists for tests: state on local disk is unencrypted."""
     try:
-        data = yaml.safe_load(text)
-        lines = _key_lines(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(
-            file,
-            [ConfigIssue(mark.line + 1 if mark else None, "", f"not valid YAML ({exc})", "correct the YAML syntax")],
-        ) from None
+        doc = parse_yaml(text)
+    except FileProblem as exc:
+        raise ConfigError(file, [ConfigIssue(exc.line, "", exc.message, exc.fix)]) from None
+    duplicates = [
+        ConfigIssue(d.line, ".".join(map(str, d.path)), f"duplicate key '{d.path[-1]}'", "list each key once")
+        for d in doc.duplicates
+    ]
+    if duplicates:  # YAML would silently keep the last value: a reviewer would read the first
+        raise ConfigError(file, duplicates)
+    data = doc.data
     if not isinstance(data, dict):
         raise ConfigError(
             file, [ConfigIssue(1, "", "the config is not a YAML mapping", "start from infra/config/prod.yaml")]
@@ -653,13 +624,13 @@ def parse_config(text: str, file: str, *, allow_local_backend: bool = False) -> 
     try:
         config = EnvironmentConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(file, list(_issues_from_validation(exc, lines))) from None
+        raise ConfigError(file, list(_issues_from_validation(exc, doc))) from None
     issues: list[ConfigIssue] = []
     stem = Path(file).stem
     if config.environment != stem:
         issues.append(
             ConfigIssue(
-                _line_of(lines, ("environment",)),
+                doc.line(("environment",)),
                 "environment",
                 f"'{config.environment}' differs from the file name '{stem}'",
                 f"set environment: {stem} or rename the file",
@@ -668,7 +639,7 @@ def parse_config(text: str, file: str, *, allow_local_backend: bool = False) -> 
     if config.backend.type == "local" and not allow_local_backend:
         issues.append(
             ConfigIssue(
-                _line_of(lines, ("backend", "type")),
+                doc.line(("backend", "type")),
                 "backend.type",
                 "a local backend keeps the state, which holds the anonymization key, unencrypted on one disk",
                 "use an encrypted remote backend: s3, azurerm or remote",
@@ -717,12 +688,9 @@ def load_config(
     """Load one environment file; with ``contract``, also check the catalog names against it."""
     p = Path(path)
     try:
-        text = p.read_text("utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            str(p),
-            [ConfigIssue(None, "", f"cannot read the file ({exc.strerror})", "create it from infra/config/prod.yaml")],
-        ) from None
+        text = read_text(p, missing_fix="create it from infra/config/prod.yaml")
+    except FileProblem as exc:
+        raise ConfigError(str(p), [ConfigIssue(exc.line, "", exc.message, exc.fix)]) from None
     config = parse_config(text, str(p), allow_local_backend=allow_local_backend)
     if contract is not None:
         check_against_contract(config, contract, str(p))

@@ -17,31 +17,11 @@ from pyspark.sql import functions as F
 
 from anonymizer.contract import Contract
 from anonymizer.runtime import Runtime
-from anonymizer.strategies import DateShiftParams
-from anonymizer.transforms import SSN_FORMATS
+from anonymizer.strategies import STRATEGIES, CheckInput
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-FORMATS = {
-    "ssn": r"^(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}$",
-    "email": r"^[a-z0-9][a-z0-9._+-]*@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$",
-}
-# Chance that a replacement equals its own source value: pools hold >= 1,000 values; FPE domains are >= 10^4.
-# Conservative: first-name pool ~700, last ~1,000, cities/organizations ~3,000, addresses ~10,000 values.
-CHANCE = {
-    "person_name": 1e-4,
-    "first_name": 2e-3,
-    "last_name": 1e-3,
-    "organization_name": 1e-3,
-    "address": 2e-4,
-    "city": 1e-3,
-    "ssn": 1e-6,
-    "phone": 1e-4,
-    "email": 0.0,
-    "hash": 0.0,
-    "key": 1e-4,
-}
 PII_CLASSES = ("direct_identifier", "quasi_identifier", "sensitive")
 
 
@@ -212,40 +192,34 @@ def _aligned(ctx: CheckContext, table: str) -> DataFrame:
     return src.join(stg, cond, "inner")
 
 
+def _unchanged_chance(col: Any) -> float | None:
+    """P(a replacement equals its source value) for PII columns whose strategy declares one, else None."""
+    if col.classification not in PII_CLASSES:
+        return None
+    return STRATEGIES[col.strategy].unchanged_chance
+
+
 def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
-    """Per-row checks on aligned rows: PII changed, date shifts within bounds, formats valid."""
+    """Per-row checks on aligned rows: PII changed, date shifts within bounds, every output valid for its strategy."""
     spec = ctx.contract.tables[table]
+    settings = ctx.contract.settings
     aligned = _aligned(ctx, table)
     aggs = [F.count(F.lit(1)).alias("__aligned")]
-    pii = [c for c, col in spec.columns.items() if col.classification in PII_CLASSES and col.strategy in CHANCE]
+    pii = [c for c, col in spec.columns.items() if _unchanged_chance(col) is not None]
     for c in pii:
         aggs.append(F.sum((F.col(f"s__{c}") == F.col(f"t__{c}")).cast("long")).alias(f"same__{c}"))
     shifts = {}
     for c, col in spec.columns.items():
-        if col.strategy == "date_shift":
-            params = col.strategy_params()
-            assert isinstance(params, DateShiftParams)
-            max_days = params.max_days or ctx.contract.settings.date_shift_max_days
+        shift_days = STRATEGIES[col.strategy].shift_days
+        if shift_days is not None:
+            max_days = shift_days(col.strategy_params(), settings)
             shifts[c] = max_days
             diff = F.datediff(F.col(f"t__{c}").cast("date"), F.col(f"s__{c}").cast("date"))
             aggs += [F.min(diff).alias(f"min__{c}"), F.max(diff).alias(f"max__{c}")]
     for c, col in spec.columns.items():
-        pattern = FORMATS.get(col.strategy)
-        if col.strategy == "ssn":  # the contract's output space: never_issued (9xx-01..49) or issuable
-            pattern = SSN_FORMATS[col.strategy_params().space]
-        if pattern:
-            aggs.append(
-                F.sum((F.col(f"t__{c}").isNotNull() & ~F.col(f"t__{c}").rlike(pattern)).cast("long")).alias(
-                    f"badfmt__{c}"
-                )
-            )
-        if col.strategy == "phone":
-            # Digits encrypted, everything else kept: the non-digit skeleton and the length are unchanged.
-            # (?U): Unicode digits in the source count as digits (the strategy reads them as their values)
-            skeleton = F.regexp_replace(F.col(f"s__{c}"), r"(?U)\d", "9") == F.regexp_replace(
-                F.col(f"t__{c}"), r"(?U)\d", "9"
-            )
-            aggs.append(F.sum((~skeleton).cast("long")).alias(f"badfmt__{c}"))
+        check = CheckInput(F.col(f"s__{c}"), F.col(f"t__{c}"), col.sql_type, col.strategy_params(), settings)
+        invalid = F.coalesce(STRATEGIES[col.strategy].output_check(check), F.lit(False))
+        aggs.append(F.sum(invalid.cast("long")).alias(f"badfmt__{c}"))
     stats = aligned.agg(*aggs).collect()[0].asDict()
     ctx.add(
         Check(
@@ -259,7 +233,7 @@ def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
     )
     for c in pii:
         same = int(stats[f"same__{c}"] or 0)
-        bound = allowed_chance(rows, CHANCE[spec.columns[c].strategy])
+        bound = allowed_chance(rows, _unchanged_chance(spec.columns[c]) or 0.0)
         ctx.add(Check("pii_changed", table, c, same <= bound, {"unchanged_rows": same, "chance_bound": bound}))
     for c, max_days in shifts.items():
         lo, hi = stats[f"min__{c}"], stats[f"max__{c}"]
@@ -272,7 +246,11 @@ def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
     for key in [k for k in stats if k.startswith("badfmt__")]:
         c = key.split("__", 1)[1]
         bad = int(stats[key] or 0)
-        ctx.add(Check("format_valid", table, c, bad == 0, {"strategy": spec.columns[c].strategy, "invalid_rows": bad}))
+        strategy = spec.columns[c].strategy
+        numbers = {"strategy": strategy, "invalid_rows": bad}
+        ctx.add(
+            Check("format_valid", table, c, bad == 0, numbers, "" if bad == 0 else STRATEGIES[strategy].output_rule)
+        )
 
 
 def check_pii_overlap(ctx: CheckContext, table: str) -> None:
@@ -284,12 +262,12 @@ def check_pii_overlap(ctx: CheckContext, table: str) -> None:
     """
     spec = ctx.contract.tables[table]
     for c, col in spec.columns.items():
-        if col.classification != "direct_identifier" or col.strategy not in CHANCE:
+        if col.classification != "direct_identifier" or STRATEGIES[col.strategy].unchanged_chance is None:
             continue
         src = _src(ctx, table).select(F.col(c).alias("v")).where(F.col("v").isNotNull()).distinct()
         stg = _stg(ctx, table).select(F.col(c).alias("v")).where(F.col("v").isNotNull()).distinct()
         overlap = stg.join(src, "v", "left_semi").count()
-        blocking = col.strategy in ("hash", "email")
+        blocking = STRATEGIES[col.strategy].overlap_blocking
         ctx.add(
             Check(
                 "pii_value_overlap",
@@ -309,10 +287,11 @@ def check_entity_intervals(ctx: CheckContext) -> None:
         for fk in spec.foreign_keys:
             parent = fk.references.table
             for cc, ccol in spec.columns.items():
-                if ccol.strategy != "date_shift":
+                if STRATEGIES[ccol.strategy].shift_days is None:
                     continue
                 for pc, pcol in c.tables[parent].columns.items():
-                    if pcol.strategy != "date_shift" or c.entity_domain(table, cc) != c.entity_domain(parent, pc):
+                    shifted = STRATEGIES[pcol.strategy].shift_days is not None
+                    if not shifted or c.entity_domain(table, cc) != c.entity_domain(parent, pc):
                         continue
                     counts = []
                     for read in (_src, _stg):

@@ -14,56 +14,46 @@ import yaml
 
 from anonymizer.runtime import KeyMetadata, LiveColumn
 from anonymizer.sqltypes import parse_type
+from anonymizer.strategies import ClassifyHint, classify_hints
 
-# (name pattern, strategy, classification, params) — first match wins, checked against the column name.
-_RULES: list[tuple[str, str, str, dict[str, Any]]] = [
-    (r"(^|_)(ssn|social_security|bsn|national_id)($|_)", "ssn", "direct_identifier", {}),
-    (r"(^|_)e?mail($|_|_address)", "email", "direct_identifier", {}),
-    (r"(^|_)(phone|mobile|fax|tel|telephone)(_number)?($|_)", "phone", "direct_identifier", {}),
-    (r"(^|_)(first_name|given_name|firstname)$", "first_name", "direct_identifier", {}),
-    (r"(^|_)(last_name|surname|family_name|lastname)$", "last_name", "direct_identifier", {}),
-    (r"(^|_)(full_)?name$", "person_name", "direct_identifier", {}),
-    (r"(^|_)(address|street|addr)($|_|_line)", "address", "direct_identifier", {}),
-    (r"(^|_)(city|town)$", "city", "quasi_identifier", {}),
-    (r"(^|_)(zip|zipcode|postal_code|postcode)$", "generalize", "quasi_identifier", {"prefix_length": 3}),
-    (r"(^|_)(dob|birth|birth_date|date_of_birth|birthdate)$", "date_shift", "quasi_identifier", {}),
-]
+
+def _reason(hint: ClassifyHint, name: str, family: str, nullable: bool, in_key_metadata: bool) -> str | None:
+    """Why ``hint`` matches this column (None when it does not)."""
+    if hint.key_metadata and in_key_metadata:
+        return "primary/foreign key metadata"
+    if hint.pattern is not None and not re.search(hint.pattern, name):
+        return None
+    if hint.families is not None and family not in hint.families:
+        return None
+    if hint.nullable is not None and nullable != hint.nullable:
+        return None
+    return hint.reason or f"name matches /{hint.pattern}/"
 
 
 def suggest(table: str, column: LiveColumn, keys: KeyMetadata, key_columns: list[str]) -> dict[str, Any]:
-    """A contract entry for ``column`` with a guessed strategy; ``review`` says why it was guessed."""
+    """A contract entry for ``column`` with a guessed strategy; ``review`` says why it was guessed.
+
+    The guesses are the strategies' own classification hints (:mod:`anonymizer.strategies`), tried lowest
+    rank first; the registry ends with catch-all hints, so every column gets a (withholding) suggestion.
+    """
     name = column.name.lower()
     family = parse_type(column.type).family
     fk_cols = {c for cols, _, _ in keys.foreign_keys for c in cols}
+    in_key_metadata = name in keys.primary_key or name in fk_cols
     entry: dict[str, Any] = {"type": column.type, "nullable": column.nullable}
-    if name in keys.primary_key or name in fk_cols or (name.endswith("_id") and family in ("integer", "string")):
-        entry |= {"classification": "key", "strategy": "key"}
-        reason = "primary/foreign key metadata" if name in keys.primary_key or name in fk_cols else "name ends in _id"
-    else:
-        for pattern, strategy, classification, params in _RULES:
-            if re.search(pattern, name):
-                entry |= {"classification": classification, "strategy": strategy}
-                if strategy == "date_shift" and key_columns:
-                    params = {"entity": key_columns[0]}
-                if params:
-                    entry["params"] = dict(params)
-                reason = f"name matches /{pattern}/"
-                break
-        else:
-            if family == "date" or family == "timestamp":
-                entry |= {"classification": "quasi_identifier", "strategy": "date_shift"}
-                if key_columns:
-                    entry["params"] = {"entity": key_columns[0]}
-                reason = "dates identify people: shift by entity"
-            elif column.nullable:
-                entry |= {"classification": "sensitive", "strategy": "null"}
-                reason = "unknown content: withheld (null) until reviewed"
-            elif family == "string":
-                entry |= {"classification": "sensitive", "strategy": "hash", "params": {"length": 16}}
-                reason = "unknown non-null text: hashed until reviewed"
-            else:
-                entry |= {"classification": "sensitive", "strategy": "generalize", "params": {"bin_width": 10}}
-                reason = "unknown non-null number/value: generalized until reviewed"
+    for hint, strategy in classify_hints():
+        reason = _reason(hint, name, family, column.nullable, in_key_metadata)
+        if reason is None:
+            continue
+        entry |= {"classification": hint.classification, "strategy": strategy}
+        params = dict(hint.params)
+        if hint.entity_param and key_columns:
+            params = {"entity": key_columns[0]}
+        if params:
+            entry["params"] = params
+        break
+    else:  # pragma: no cover - the registry's catch-all hint always matches
+        raise AssertionError("no classification hint matched: the strategy registry lacks its catch-all hint")
     entry["review"] = f"SUGGESTED for {table}.{column.name} ({reason}); review before merging"
     return entry
 

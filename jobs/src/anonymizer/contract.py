@@ -15,7 +15,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from anonymizer.domains import domain_issues
@@ -26,10 +25,21 @@ from anonymizer.strategies import (
     DateShiftParams,
     PoolParams,
     fit_problem,
+    key_strategies,
 )
+from anonymizer.validation import (
+    IDENTIFIER,
+    FileProblem,
+    InvalidFile,
+    YamlDocument,
+    is_identifier,
+    parse_yaml,
+    read_text,
+)
+from anonymizer.validation import render as render_issue
 
 DEFAULT_CONTRACT = "medical_visits.yaml"
-_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_IDENT = IDENTIFIER
 
 
 class Location(BaseModel):
@@ -109,7 +119,8 @@ class Contract(BaseModel):
     def foreign_key_of(self, table: str, column: str) -> tuple[str, str] | None:
         """The (table, column) a column references through a (possibly composite) foreign key."""
         for fk in self.tables[table].foreign_keys:
-            if column in fk.columns:
+            # lists of different length are a validation issue of their own; never index past the shorter
+            if column in fk.columns and fk.columns.index(column) < len(fk.references.columns):
                 return fk.references.table, fk.references.columns[fk.columns.index(column)]
         return None
 
@@ -177,61 +188,65 @@ class ContractIssue:
     fix: str
 
     def render(self, file: str) -> str:
-        where = f"{file}:{self.line}" if self.line else file
-        what = ".".join(p for p in (self.table, self.column) if p)
-        return f"{where}: {what + ': ' if what else ''}{self.message}. Fix: {self.fix}"
+        return render_issue(
+            file, self.line, ".".join(p for p in (self.table, self.column) if p), self.message, self.fix
+        )
 
 
-class ContractError(ValueError):
-    """The contract file is invalid; ``issues`` lists every problem found (never just the first)."""
+class ContractError(InvalidFile[ContractIssue]):
+    """The contract file is invalid; ``issues`` lists every problem found (never just the first). Exit code 2."""
 
-    def __init__(self, file: str, issues: list[ContractIssue]) -> None:
-        self.file = file
-        self.issues = issues
-        lines = "\n".join("  " + i.render(file) for i in issues)
-        super().__init__(f"invalid data contract {file} ({len(issues)} problem(s)):\n{lines}")
+    kind = "data contract"
 
 
-class _LineLoader(yaml.SafeLoader):
-    """Safe YAML loader that records the line of every mapping key and refuses duplicate keys."""
-
-
-def _compose_lines(text: str, file: str) -> tuple[Any, dict[tuple[Any, ...], int], list[ContractIssue]]:
+def _document(text: str, file: str) -> tuple[YamlDocument, list[ContractIssue]]:
+    """Parsed YAML with key lines, and an issue per key given twice (YAML would silently keep the last)."""
     try:
-        node = yaml.compose(text, Loader=_LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ContractError(
-            file, [ContractIssue(line, None, None, f"not valid YAML ({exc})", "correct the YAML syntax")]
-        ) from None
-    lines: dict[tuple[Any, ...], int] = {}
-    issues: list[ContractIssue] = []
+        doc = parse_yaml(text)
+    except FileProblem as exc:
+        raise ContractError(file, [ContractIssue(exc.line, None, None, exc.message, exc.fix)]) from None
+    issues = []
+    for dup in doc.duplicates:
+        table, column = _table_column(dup.path)
+        issues.append(ContractIssue(dup.line, table, column, f"duplicate key '{dup.path[-1]}'", "list each key once"))
+    return doc, issues
 
-    def walk(n: yaml.Node, path: tuple[Any, ...]) -> None:
-        lines.setdefault(path, n.start_mark.line + 1)
-        if isinstance(n, yaml.MappingNode):
-            seen: set[str] = set()
-            for key_node, value_node in n.value:
-                key = key_node.value
-                if key in seen:
-                    table, column = _table_column((*path, key))
-                    issues.append(
-                        ContractIssue(
-                            key_node.start_mark.line + 1, table, column, f"duplicate key '{key}'", "list each key once"
-                        )
-                    )
-                seen.add(key)
-                lines[(*path, key)] = key_node.start_mark.line + 1
-                walk(value_node, (*path, key))
-        elif isinstance(n, yaml.SequenceNode):
-            for i, item in enumerate(n.value):
-                walk(item, (*path, i))
 
-    if node is not None:
-        walk(node, ())
-    data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
-    return data, lines, issues
+def _shown(name: object) -> str:
+    text = repr(name)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _name_issues(data: dict[Any, Any], doc: YamlDocument) -> Iterator[ContractIssue]:
+    """Table and column names must be plain identifiers: the job quotes them in Spark SQL, Unity Catalog tags
+    them, and a backtick or a dot in a name would be read differently by each."""
+    tables = data.get("tables")
+    if not isinstance(tables, dict):
+        return
+    fix = "rename it to a plain identifier: letters, digits and _ only, not starting with a digit (e.g. visit_id)"
+    for t_name, table in tables.items():
+        if not is_identifier(t_name):
+            why = ": a backtick cannot be quoted in Spark SQL" if "`" in str(t_name) else ""
+            yield ContractIssue(
+                doc.line(("tables", t_name)),
+                None,
+                None,
+                f"table name {_shown(t_name)} is not a plain identifier ({IDENTIFIER}){why}",
+                fix,
+            )
+        columns = table.get("columns") if isinstance(table, dict) else None
+        if not isinstance(columns, dict):
+            continue
+        for c_name in columns:
+            if not is_identifier(c_name):
+                why = ": a backtick cannot be quoted in Spark SQL" if "`" in str(c_name) else ""
+                yield ContractIssue(
+                    doc.line(("tables", t_name, "columns", c_name)),
+                    str(t_name),
+                    None,
+                    f"column name {_shown(c_name)} is not a plain identifier ({IDENTIFIER}){why}",
+                    fix,
+                )
 
 
 def _table_column(path: tuple[Any, ...]) -> tuple[str | None, str | None]:
@@ -240,18 +255,19 @@ def _table_column(path: tuple[Any, ...]) -> tuple[str | None, str | None]:
     return (str(table) if table is not None else None, str(column) if column is not None else None)
 
 
-def _line(lines: dict[tuple[Any, ...], int], path: tuple[Any, ...]) -> int | None:
-    for cut in range(len(path), -1, -1):
-        if path[:cut] in lines:
-            return lines[path[:cut]]
-    return None
-
-
 def _family(type_text: str) -> str | None:
     try:
         return parse_type(type_text).family
     except TypeParseError:
         return None
+
+
+def _same_type(a: str, b: str) -> bool:
+    """Types compared after parsing (``integer`` is ``int``); unparseable ones (reported elsewhere) as text."""
+    try:
+        return parse_type(a) == parse_type(b)
+    except TypeParseError:
+        return a.replace(" ", "").lower() == b.replace(" ", "").lower()
 
 
 def _semantic_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str, str]]:
@@ -283,23 +299,24 @@ def _semantic_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str,
                     f"see the '{col.strategy}' parameters in README (Data contract)",
                 )
                 continue
+            spec = STRATEGIES[col.strategy]
             problem = fit_problem(col.strategy, sql_type, col.nullable, params)
             if problem:
                 yield ((*path, "strategy"), problem, "pick a strategy that fits the column type")
-            if col.strategy == "keep" and col.classification in ("direct_identifier", "key"):
+            if spec.clear_text and col.classification in ("direct_identifier", "key"):
                 yield (
                     (*path, "strategy"),
                     f"a {col.classification} column cannot be kept in clear text",
                     "anonymize it (key, person_name, hash, null, ...) or correct its classification",
                 )
-            if col.classification == "key" and col.strategy not in ("key", "null"):
+            if col.classification == "key" and not spec.serves_key_columns:
                 yield ((*path, "strategy"), "a column classified 'key' must use strategy 'key'", "set strategy: key")
             for ref_param in ("unique_by", "entity"):
                 ref = getattr(params, ref_param, None) if isinstance(params, (PoolParams, DateShiftParams)) else None
                 if ref is None:
                     continue
                 ref_col = table.columns.get(ref)
-                if ref_col is None or ref_col.strategy != "key":
+                if ref_col is None or ref_col.strategy not in key_strategies():
                     yield (
                         (*path, "params", ref_param),
                         f"params.{ref_param} '{ref}' is not a key column of {t_name}",
@@ -366,13 +383,13 @@ def _semantic_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str,
                         f"reference a column of {fk.references.table}",
                     )
                     continue
-                if child.type.replace(" ", "").lower() != ref.type.replace(" ", "").lower():
+                if not _same_type(child.type, ref.type):
                     yield (
                         (*base, "columns", col_name, "type"),
                         f"foreign key type {child.type} differs from {fk.references.table}.{ref_name} ({ref.type})",
                         f"declare {col_name} as {ref.type}",
                     )
-                if child.strategy != "key" or ref.strategy != "key":
+                if child.strategy not in key_strategies() or ref.strategy not in key_strategies():
                     yield (
                         (*base, "columns", col_name, "strategy"),
                         f"foreign key {col_name} -> {fk.references.table}.{ref_name} must use strategy 'key' on both sides",
@@ -383,7 +400,7 @@ def _semantic_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str,
             for c_name in fk.columns:
                 try:
                     contract.key_domain(t_name, c_name)
-                except (ValueError, KeyError) as exc:
+                except (ValueError, KeyError, IndexError) as exc:
                     yield (
                         ("tables", t_name, "foreign_keys"),
                         f"cannot resolve key domain: {exc}",
@@ -394,7 +411,8 @@ def _semantic_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str,
 
 def parse_contract(text: str, file: str = "<contract>") -> Contract:
     """Validate contract text; raise :class:`ContractError` listing every problem with its line."""
-    data, lines, issues = _compose_lines(text, file)
+    doc, issues = _document(text, file)
+    data = doc.data
     if not isinstance(data, dict):
         raise ContractError(
             file,
@@ -404,6 +422,7 @@ def parse_contract(text: str, file: str = "<contract>") -> Contract:
                 )
             ],
         )
+    issues += _name_issues(data, doc)
     try:
         contract = Contract.model_validate(data)
     except ValidationError as exc:
@@ -417,11 +436,11 @@ def parse_contract(text: str, file: str = "<contract>") -> Contract:
                 fix = f"remove '{loc[-1]}' (unknown field) or fix its spelling"
             else:
                 fix = "correct the value"
-            issues.append(ContractIssue(_line(lines, loc), table, column, f"{field}: {err['msg']}", fix))
+            issues.append(ContractIssue(doc.line(loc), table, column, f"{field}: {err['msg']}", fix))
         raise ContractError(file, issues) from None
     for path, message, fix in _semantic_issues(contract):
         table, column = _table_column(path)
-        issues.append(ContractIssue(_line(lines, path), table, column, message, fix))
+        issues.append(ContractIssue(doc.line(path), table, column, message, fix))
     if issues:
         raise ContractError(file, issues)
     return contract
@@ -434,20 +453,9 @@ def load_contract(path: str | Path | None = None) -> Contract:
         return parse_contract(text, f"anonymizer/contracts/{DEFAULT_CONTRACT}")
     p = Path(path)
     try:
-        text = p.read_text("utf-8")
-    except OSError as exc:
-        raise ContractError(
-            str(p),
-            [
-                ContractIssue(
-                    None,
-                    None,
-                    None,
-                    f"cannot read the file ({exc.strerror})",
-                    "pass --contract with an existing contract file",
-                )
-            ],
-        ) from None
+        text = read_text(p, missing_fix="pass --contract with an existing contract file")
+    except FileProblem as exc:
+        raise ContractError(str(p), [ContractIssue(exc.line, None, None, exc.message, exc.fix)]) from None
     return parse_contract(text, str(p))
 
 

@@ -5,13 +5,14 @@ Design rules, and why:
 * **One select, no per-row Python.** Every column becomes one expression: native Spark for what Spark can do
   without a key (``generalize``, ``null``, ``keep``, the date arithmetic of ``date_shift``), an Arrow pandas
   UDF over whole batches for everything keyed (``key``, pools, SSN/phone/email, the date-shift offset,
-  ``hash``). The UDFs call the numpy/AES primitives in :mod:`anonymizer.transforms`.
+  ``hash``). The UDFs call the numpy/AES primitives in :mod:`anonymizer.transforms`. Each strategy's
+  expression is built by its entry in the registry (:mod:`anonymizer.strategies`); this module only
+  dispatches to it and enforces the rules below for every strategy alike.
 * **Keys never enter a plan.** Subkeys are derived on the driver and captured only inside the UDF closures;
   no expression carries a key-derived literal, so ``EXPLAIN``, the Spark UI and logs cannot show one.
   The closures themselves are pickled into the plan's Python UDFs and shipped to every executor, so the
   *subkeys* (never the master key) are readable by whoever can read serialized tasks: use a dedicated
-  single-user job cluster (README, "The key"). The
-  master :class:`~anonymizer.keys.Keyring` refuses to be pickled, so it cannot reach an executor.
+  single-user job cluster (README, "The key"). The master :class:`~anonymizer.keys.Keyring` refuses to be pickled, so it cannot reach an executor.
 * **Same value, same output where joins need it, nowhere else.** A ``key`` subkey depends on the purpose
   and on the *key domain* (the root key a foreign key resolves to): a primary key and all its foreign keys
   go through one permutation, and a patient's date offset is the same in every table. Pool, SSN, phone,
@@ -37,30 +38,14 @@ Design rules, and why:
 from __future__ import annotations
 
 import datetime
-import math
-from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-
-from anonymizer import transforms
 from anonymizer.fpe import permute_range, permute_signed
 from anonymizer.keys import Keyring
 from anonymizer.prf import cbc_mac, prf_strings, prf_u64
-from anonymizer.sqltypes import SqlType, parse_type, spark_type_name
-from anonymizer.strategies import (
-    POOL_STRATEGIES,
-    DateShiftParams,
-    EmailParams,
-    GeneralizeParams,
-    HashParams,
-    KeyParams,
-    PoolParams,
-    SsnParams,
-)
+from anonymizer.sqltypes import parse_type, spark_type_name
+from anonymizer.strategies import STRATEGIES, BuildContext, column_domain
 
 if TYPE_CHECKING:
     from pyspark.sql import Column as SparkColumn
@@ -85,89 +70,6 @@ __all__ = [
 
 class EngineError(ValueError):
     """The engine refuses to anonymize a table (the message names the table, column and the fix)."""
-
-
-# ------------------------------------------------------------------------------------------------------
-# pandas UDF factories: each closure captures derived subkey bytes only
-# ------------------------------------------------------------------------------------------------------
-
-
-def _arrow_strings(s: pd.Series) -> pa.Array:
-    return pa.array(s, type=pa.string(), from_pandas=True)
-
-
-def _pandas(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
-    """Arrow-backed Series: Spark serializes it back to Arrow without building a Python object per row
-    (measured ~1 s less per 5M strings than returning an object-dtype Series)."""
-    return pd.Series(pd.arrays.ArrowExtensionArray(arr))
-
-
-def _udf(fn: Callable[..., pd.Series], return_type: DataType) -> Callable[..., SparkColumn]:
-    from pyspark.sql.functions import pandas_udf
-
-    return pandas_udf(fn, return_type)  # type: ignore[call-overload]
-
-
-def _int_key_udf(key: bytes, bits: int, return_type: DataType) -> Callable[..., SparkColumn]:
-    def anon_key_int(s: pd.Series) -> pd.Series:
-        return pd.Series(transforms.key_integers(key, s.to_numpy(dtype=np.int64), bits))
-
-    return _udf(anon_key_int, return_type)
-
-
-def _string_key_udf(key: bytes, alphabet: Any, return_type: DataType) -> Callable[..., SparkColumn]:
-    def anon_key_string(s: pd.Series) -> pd.Series:
-        return _pandas(transforms.key_strings(key, _arrow_strings(s), alphabet))
-
-    return _udf(anon_key_string, return_type)
-
-
-def _pool_value_udf(key: bytes, strategy: str, return_type: DataType) -> Callable[..., SparkColumn]:
-    def anon_pool(s: pd.Series) -> pd.Series:
-        return _pandas(transforms.pool_from_values(key, strategy, _arrow_strings(s)))
-
-    return _udf(anon_pool, return_type)
-
-
-def _pool_key_udf(key: bytes, strategy: str, return_type: DataType) -> Callable[..., SparkColumn]:
-    def anon_pool_unique(s: pd.Series) -> pd.Series:
-        return _pandas(transforms.pool_from_keys(key, strategy, s.to_numpy(dtype=np.int64)))
-
-    return _udf(anon_pool_unique, return_type)
-
-
-def _string_udf(fn: Callable[[pa.Array], pa.Array], name: str, return_type: DataType) -> Callable[..., SparkColumn]:
-    def anon_string(s: pd.Series) -> pd.Series:
-        return _pandas(fn(_arrow_strings(s)))
-
-    anon_string.__name__ = anon_string.__qualname__ = f"anon_{name}"
-    return _udf(anon_string, return_type)
-
-
-def _shift_udf(key: bytes, null_key: bytes, max_days: int, string_entity: bool) -> Callable[..., SparkColumn]:
-    from pyspark.sql.types import IntegerType
-
-    def anon_date_offset(entity: pd.Series, entity_null: pd.Series, fallback: pd.Series) -> pd.Series:
-        values: Any = _arrow_strings(entity) if string_entity else entity.to_numpy(dtype=np.int64)
-        offsets = transforms.shift_days(key, values, max_days)
-        fallback_offsets = transforms.shift_days(null_key, fallback.to_numpy(dtype=np.int64), max_days)
-        return pd.Series(np.where(entity_null.to_numpy(dtype=bool), fallback_offsets, offsets))
-
-    return _udf(anon_date_offset, IntegerType())
-
-
-def _hash_udf(key: bytes, length: int, binary: bool, return_type: DataType) -> Callable[..., SparkColumn]:
-    def anon_hash(s: pd.Series) -> pd.Series:
-        if binary:
-            values = [None if v is None else bytes(v) for v in s.tolist()]
-            digests = transforms.hmac_sha256(key, values)
-            cut = math.ceil(length / 2)
-            return pd.Series([None if d is None else d[:cut] for d in digests], dtype=object)
-        raw = _arrow_strings(s).cast(pa.binary()).to_pylist()
-        digests = transforms.hmac_sha256(key, raw)
-        return pd.Series([None if d is None else d.hex()[:length] for d in digests], dtype=object)
-
-    return _udf(anon_hash, return_type)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -198,145 +100,13 @@ def _default_literal(data_type: DataType) -> SparkColumn:
     raise EngineError(f"no non-null literal for type {data_type.simpleString()}")
 
 
-def _integer_bounds(base: str) -> tuple[int, int]:
-    bits = {"tinyint": 7, "smallint": 15, "int": 31, "bigint": 63}[base]
-    return -(1 << bits), (1 << bits) - 1
-
-
-def _generalize(c: SparkColumn, sql_type: SqlType, params: GeneralizeParams, field: StructField) -> SparkColumn:
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    fam = sql_type.family
-    if fam in ("date", "timestamp"):
-        unit = params.to or "month"
-        if isinstance(field.dataType, T.DateType):
-            return F.trunc(c, unit)
-        if isinstance(field.dataType, T.TimestampNTZType):
-            return F.trunc(c.cast("date"), unit).cast("timestamp_ntz")
-        return F.date_trunc(unit, c)
-    if fam == "string":
-        return F.substring(c, 1, int(params.prefix_length or 0))
-    width = params.bin_width
-    assert width is not None
-    if fam == "floating":
-        return c - F.pmod(c, F.lit(float(width)))
-    wide = T.DecimalType(38, 10)
-    w = F.lit(Decimal(repr(width))).cast(wide)
-    if fam == "integer":
-        lo, _ = _integer_bounds(sql_type.base)
-        x = c.cast(wide)
-        return F.greatest(F.floor(x - F.pmod(x, w)), F.lit(lo).cast("decimal(38,0)"))
-    # decimal(p, s): bin in the column's own precision; clamp at the type's minimum
-    p, s = sql_type.precision or 10, sql_type.scale or 0
-    lowest = -(Decimal(10) ** (p - s) - Decimal(1).scaleb(-s))
-    return F.greatest(c - F.pmod(c, w), F.lit(lowest).cast(T.DecimalType(p, s)))
-
-
-def column_domain(table: str, column: str, params: Any) -> str:
-    """Subkey domain of a non-key strategy: its own (table, column), or the contract's ``link_as`` name."""
-    link = getattr(params, "link_as", None)
-    return f"link/{link}" if link else f"column/{table}.{column}"
-
-
-def _key_domain_column(contract: Contract, table: str, column: str) -> tuple[str, Column]:
-    return contract.key_domain(table, column), contract.tables[table].columns[column]
-
-
-def _date_fallback(c: SparkColumn, data_type: DataType) -> SparkColumn:
-    """Per-row PRF input for a date whose entity is NULL: the date itself (tz-independent integer)."""
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    if isinstance(data_type, T.DateType):
-        return F.unix_date(c).cast("bigint")
-    if isinstance(data_type, T.TimestampNTZType):
-        return F.unix_date(c.cast("date")).cast("bigint")
-    return F.unix_micros(c)
-
-
 def _column_expr(contract: Contract, table: str, field: StructField, column: Column, keyring: Keyring) -> SparkColumn:
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    name = field.name
-    c = F.col(name)
-    sql_type = column.sql_type
-    strategy = column.strategy
-    params = column.strategy_params()
-    dtype = field.dataType
-    where = f"{table}.{name}"
-
-    def masked(expr: SparkColumn) -> SparkColumn:
-        return F.when(c.isNotNull(), expr)
-
-    if strategy == "keep":
-        return c
-    if strategy == "null":
-        return F.lit(None).cast(dtype)
-    if strategy == "generalize":
-        assert isinstance(params, GeneralizeParams)
-        return masked(_generalize(c, sql_type, params, field))  # greatest() would turn NULL into the minimum
-    if strategy == "key":
-        assert isinstance(params, KeyParams)
-        key = keyring.subkey("key", contract.key_domain(table, name))
-        if sql_type.family == "integer":
-            udf = _int_key_udf(key, sql_type.integer_bits, dtype)
-            return masked(udf(F.coalesce(c, F.lit(0).cast(dtype))))
-        return masked(_string_key_udf(key, params.alphabet, dtype)(c))
-    if strategy in POOL_STRATEGIES:
-        assert isinstance(params, PoolParams)
-        own = column_domain(table, name, params)
-        if params.unique_by is None:
-            return masked(_pool_value_udf(keyring.subkey("pool", f"{strategy}/{own}"), strategy, dtype)(c))
-        domain, key_col = _key_domain_column(contract, table, params.unique_by)
-        if key_col.sql_type.family != "integer":
-            raise EngineError(
-                f"{where}: unique_by '{params.unique_by}' is a {key_col.type} key; unique replacements need an "
-                "integer key column. Fix: name an integer key column in unique_by, or drop unique_by"
-            )
-        udf = _pool_key_udf(keyring.subkey("pool-unique", f"{strategy}/{domain}/{own}"), strategy, dtype)
-        key_expr = F.coalesce(F.col(params.unique_by).cast("bigint"), F.lit(0).cast("bigint"))
-        return masked(udf(key_expr))
-    if strategy == "ssn":
-        assert isinstance(params, SsnParams)
-        key = keyring.subkey("ssn", column_domain(table, name, params))
-        space = params.space
-        return masked(_string_udf(lambda a: transforms.ssn(key, a, space), "ssn", dtype)(c))
-    if strategy == "phone":
-        key = keyring.subkey("phone", column_domain(table, name, params))
-        return masked(_string_udf(lambda a: transforms.phone(key, a), "phone", dtype)(c))
-    if strategy == "email":
-        assert isinstance(params, EmailParams)
-        key = keyring.subkey("email", column_domain(table, name, params))
-        keep_domain = params.keep_domain
-        return masked(_string_udf(lambda a: transforms.email(key, a, keep_domain=keep_domain), "email", dtype)(c))
-    if strategy == "date_shift":
-        assert isinstance(params, DateShiftParams)
-        domain = contract.entity_domain(table, name)
-        entity_col = contract.tables[table].columns[params.entity]
-        max_days = params.max_days or contract.settings.date_shift_max_days
-        string_entity = entity_col.sql_type.family == "string"
-        udf = _shift_udf(
-            keyring.subkey("date-shift", domain), keyring.subkey("date-shift-null", domain), max_days, string_entity
-        )
-        entity = F.col(params.entity)
-        entity_in = F.coalesce(entity, F.lit("")) if string_entity else F.coalesce(entity.cast("bigint"), F.lit(0))
-        offset = udf(entity_in, entity.isNull(), F.coalesce(_date_fallback(c, dtype), F.lit(0).cast("bigint")))
-        if isinstance(dtype, T.DateType):
-            return F.date_add(c, offset)
-        # whole days of exact duration: intervals between two timestamps of an entity stay exact
-        return c + F.make_dt_interval(days=offset)
-    if strategy == "hash":
-        assert isinstance(params, HashParams)
-        udf = _hash_udf(
-            keyring.subkey("hash", column_domain(table, name, params)),
-            params.length,
-            isinstance(dtype, T.BinaryType),
-            dtype,
-        )
-        return masked(udf(c))
-    raise EngineError(f"{where}: the engine has no implementation of strategy '{strategy}'")
+    """The column's strategy builds its expression (see :mod:`anonymizer.strategies`)."""
+    spec = STRATEGIES.get(column.strategy)
+    if spec is None:
+        raise EngineError(f"{table}.{field.name}: the engine has no implementation of strategy '{column.strategy}'")
+    ctx = BuildContext(contract, table, field, column, column.strategy_params(), keyring.subkey)
+    return spec.build(ctx)
 
 
 def _varchar_bound(field: StructField, column: Column) -> int | None:
@@ -393,9 +163,9 @@ def anonymize_table(df: DataFrame, contract: Contract, table: str, keyring: Keyr
         column = spec.columns[field.name]
         bound = _varchar_bound(field, column)
         expr = _column_expr(contract, table, field, column, keyring)
-        if column.strategy != "keep":
+        if not STRATEGIES[column.strategy].clear_text:
             expr = expr.cast(field.dataType)
-            if bound is not None and column.strategy != "null":
+            if bound is not None:
                 expr = F.substring(expr, 1, bound)
             if not field.nullable:
                 message = f"anonymizer: NULL produced for non-nullable column {table}.{field.name}"

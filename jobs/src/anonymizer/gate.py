@@ -17,6 +17,7 @@ from anonymizer.classify import patch_yaml, suggest
 from anonymizer.contract import Contract
 from anonymizer.domains import SMALL_DOMAIN_FIX, small_domain_columns
 from anonymizer.runtime import KeyMetadata, LiveColumn, Runtime
+from anonymizer.strategies import key_strategies
 from anonymizer.tags import CONTRACT_HASH_TAG, expected_column_tags
 
 
@@ -121,7 +122,7 @@ def _schema_findings(
                     "make the contract's nullable match the source",
                 )
             )
-    key_columns = [c for c, v in spec.columns.items() if v.strategy == "key"]
+    key_columns = [c for c, v in spec.columns.items() if v.strategy in key_strategies()]
     for col in added:
         suggestions[col.name] = col
     return findings, suggestions, key_columns
