@@ -59,8 +59,8 @@ def small_domain_columns(contract: Contract) -> list[SmallDomain]:
         try:
             sql_type = parse_type(col.type)
             params = col.strategy_params()
-        except (TypeParseError, ValueError):
-            continue  # reported by the contract validator
+        except (TypeParseError, ValueError, KeyError):
+            continue  # reported by the contract validator (bad type, params or an unknown strategy)
         size = key_domain_size(sql_type)
         if size is not None and size < MIN_FPE_DOMAIN:
             found.append(SmallDomain(table, name, col.type, size, getattr(params, "small_domain_ok", None)))
@@ -82,7 +82,7 @@ def domain_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str, st
     for table, name, col in contract.iter_columns():
         try:
             params = col.strategy_params()
-        except ValueError:
+        except (ValueError, KeyError):  # reported by the contract validator
             continue
         link = getattr(params, "link_as", None)
         if link is None:
