@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from anonymizer.errors import UsageError
 from anonymizer.sqltypes import SqlType, TypeParseError, parse_type
 from anonymizer.strategies import (
     STRATEGIES,
@@ -181,7 +182,7 @@ class ContractIssue:
         return f"{where}: {what + ': ' if what else ''}{self.message}. Fix: {self.fix}"
 
 
-class ContractError(ValueError):
+class ContractError(UsageError, ValueError):
     """The contract file is invalid; ``issues`` lists every problem found (never just the first)."""
 
     def __init__(self, file: str, issues: list[ContractIssue]) -> None:

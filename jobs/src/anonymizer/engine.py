@@ -42,6 +42,7 @@ import pandas as pd
 import pyarrow as pa
 
 from anonymizer import transforms
+from anonymizer.errors import UsageError
 from anonymizer.fpe import permute_range, permute_signed
 from anonymizer.keys import Keyring
 from anonymizer.prf import cbc_mac, prf_strings, prf_u64
@@ -76,7 +77,7 @@ __all__ = [
 ]
 
 
-class EngineError(ValueError):
+class EngineError(UsageError, ValueError):
     """The engine refuses to anonymize a table (the message names the table, column and the fix)."""
 
 
@@ -96,9 +97,10 @@ def _pandas(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
 
 
 def _udf(fn: Callable[..., pd.Series], return_type: DataType) -> Callable[..., SparkColumn]:
-    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql.pandas.functions import pandas_udf
 
-    return pandas_udf(fn, return_type)  # type: ignore[call-overload]
+    udf: Callable[..., SparkColumn] = pandas_udf(fn, return_type)  # type: ignore[call-overload]  # no overload takes a plain callable + DataType
+    return udf
 
 
 def _int_key_udf(key: bytes, bits: int, return_type: DataType) -> Callable[..., SparkColumn]:
