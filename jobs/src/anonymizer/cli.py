@@ -97,9 +97,6 @@ def progress(text: str) -> None:
     print(text, flush=True)
 
 
-_progress = progress  # older name, kept for callers outside this module
-
-
 def run_id_for(ctx: Context) -> str:
     return ctx.opts.run_id or new_run_id()
 
