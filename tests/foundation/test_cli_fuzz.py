@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -93,3 +95,23 @@ def test_a_valid_command_line_gets_through_validation() -> None:
 def test_a_hostile_run_id_is_refused_by_validation_not_by_the_stub() -> None:
     code, err = run(["report", "--run-id", "../../etc/passwd"])
     assert code == ExitCode.USAGE and "is not a valid run id" in err and "reached" not in err
+
+
+def test_rollback_entry_maps_every_error_to_its_exit_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rollback task's entry point: a usage error is 2, a bug is 1 (no traceback), never a raw exception."""
+    monkeypatch.setattr(sys, "argv", ["anonymizer-rollback", "--run_id=../etc"])
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as info:
+        cli.rollback_entry()
+    assert info.value.code == ExitCode.USAGE and "--run-id" in err.getvalue()
+
+    def bug(*_: object, **__: object) -> None:
+        raise KeyError("not a user error")
+
+    monkeypatch.setattr(sys, "argv", ["anonymizer-rollback", "--run_id=123"])
+    monkeypatch.setattr(cli, "build_context", bug)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as info:
+        cli.rollback_entry()
+    assert info.value.code == ExitCode.INTERNAL
+    assert "unexpected KeyError" in err.getvalue() and "Traceback" not in err.getvalue()

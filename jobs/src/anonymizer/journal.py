@@ -82,15 +82,46 @@ _CONFLICT_CONDITIONS = (
 )
 
 
+def _delta_conflict_types() -> tuple[type[BaseException], ...]:
+    """Delta's Python commit-conflict classes, with Delta's converter of the JVM exceptions installed.
+
+    ``delta.exceptions.captured`` patches pyspark's exception conversion when imported; without that import a
+    conflict arrives as a generic error. Delta's Python classes do not share a conflict base class, so all
+    are listed.
+    """
+    try:
+        import delta.exceptions.captured  # noqa: F401  # installs the conversion of Delta's conflict exceptions
+        from delta.exceptions import (
+            ConcurrentAppendException,
+            ConcurrentDeleteDeleteException,
+            ConcurrentDeleteReadException,
+            ConcurrentTransactionException,
+            ConcurrentWriteException,
+            DeltaConcurrentModificationException,
+            MetadataChangedException,
+            ProtocolChangedException,
+        )
+    except ImportError:  # pragma: no cover - delta-spark is on every runtime we support
+        return ()
+    return (
+        DeltaConcurrentModificationException,
+        ConcurrentWriteException,
+        MetadataChangedException,
+        ProtocolChangedException,
+        ConcurrentAppendException,
+        ConcurrentDeleteReadException,
+        ConcurrentDeleteDeleteException,
+        ConcurrentTransactionException,
+    )
+
+
+DELTA_CONFLICTS = _delta_conflict_types()
+
+
 def is_concurrent_modification(exc: BaseException) -> bool:
     """True when ``exc`` is a Delta commit conflict with another writer (detected by type, not by text)."""
-    try:
-        from delta.exceptions import DeltaConcurrentModificationException
-    except ImportError:  # pragma: no cover - delta-spark is on every runtime we support
-        pass
-    else:
-        if isinstance(exc, DeltaConcurrentModificationException):
-            return True
+    if isinstance(exc, DELTA_CONFLICTS):
+        return True
     condition = None
     for getter in ("getCondition", "getErrorClass"):
         fn = getattr(exc, getter, None)
