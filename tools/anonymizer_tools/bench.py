@@ -847,7 +847,7 @@ def _chosen_variants(text: str | None) -> frozenset[str] | None:
     chosen = frozenset(v.strip() for v in text.split(",") if v.strip())
     unknown = sorted(chosen - set(VARIANTS))
     if unknown:
-        raise ValueError(f"--variants: unknown {unknown}; choose from {', '.join(VARIANTS)}")
+        raise UsageError(f"--variants: unknown {unknown}", fix=f"choose from {', '.join(VARIANTS)}")
     return chosen
 
 

@@ -18,11 +18,22 @@ from anonymizer.errors import ExitCode
 from anonymizer.pipeline import StepLog
 
 
+def positive(text: str) -> int:
+    """argparse type: an integer >= 1 (a row count)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
+    return value
+
+
 def _sizes(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--visits", type=int, default=100_000, help="rows of fact_visits (default 100000)")
-    parser.add_argument("--patients", type=int, help="rows of dim_patients (default visits/5)")
-    parser.add_argument("--hospitals", type=int, help="rows of dim_hospitals (default visits/5000, >= 3)")
-    parser.add_argument("--doctors", type=int, help="rows of dim_doctors (default 25 per hospital)")
+    parser.add_argument("--visits", type=positive, default=100_000, help="rows of fact_visits (default 100000)")
+    parser.add_argument("--patients", type=positive, help="rows of dim_patients (default visits/5)")
+    parser.add_argument("--hospitals", type=positive, help="rows of dim_hospitals (default visits/5000, >= 3)")
+    parser.add_argument("--doctors", type=positive, help="rows of dim_doctors (default 25 per hospital)")
     parser.add_argument("--seed", type=int, default=42, help="random seed: same seed, same data")
 
 
@@ -106,11 +117,11 @@ def register_load(add: CommandAdder) -> None:
 
 def register_bench(add: CommandAdder) -> None:
     bp = add("bench", cmd_bench, "benchmark anonymization against a plain copy and baselines", base=False)
-    bp.add_argument("--visits", type=int, default=1_000_000)
-    bp.add_argument("--repeats", type=int, default=3)
+    bp.add_argument("--visits", type=positive, default=1_000_000)
+    bp.add_argument("--repeats", type=positive, default=3)
     bp.add_argument("--json", default="bench-results.json")
     bp.add_argument("--markdown", default=None)
-    bp.add_argument("--udf-rows", type=int, default=200_000)
+    bp.add_argument("--udf-rows", type=positive, default=200_000)
     bp.add_argument("--workdir", default=None)
     bp.add_argument("--scale-10m", action="store_true", help="also run at 10,000,000 visits and report scaling")
     bp.add_argument(

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from anonymizer.contract import Contract
+from anonymizer.errors import UsageError
 from anonymizer.runtime import Runtime
 from anonymizer.sqltypes import spark_cast_type
 from anonymizer.tables import contract_columns, foreign_keys
@@ -289,6 +290,9 @@ def generate(
     """Generate and write the synthetic source schema the contract describes."""
     missing = [t for t in REQUIRED_TABLES if t not in contract.tables]
     if missing:
-        raise ValueError(f"the generator builds the medical.visits star schema; contract lacks {missing}")
+        raise UsageError(
+            f"the generator builds the medical.visits star schema; the contract lacks {missing}",
+            fix="generate with the packaged contract, or load your own files with `anonymizer load`",
+        )
     frames = generate_frames(sizes, seed, as_of)
     return write_source(runtime, contract, frames, scratch, progress)
