@@ -329,9 +329,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     return main_with(parser.parse_args(arguments))
 
 
+def _quiet_spark_error_logs() -> None:
+    """Silence pyspark's query-context loggers, which print every captured SQL error to stderr as JSON.
+
+    Why: that output carries the JVM stack trace and Spark's message, which can quote data values (a value
+    that failed a cast); the job's stderr must hold one line per error and no data. ``--debug`` keeps them.
+    The loggers are created through PySparkLogger, as pyspark itself does (a plain Logger of the same name
+    would break its structured ``exception`` calls).
+    """
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # pragma: no cover - pyspark < 4 has no such loggers
+        return
+    for name in ("DataFrameQueryContextLogger", "SQLQueryContextLogger"):
+        PySparkLogger.getLogger(name).disabled = True
+
+
 def main_with(args: argparse.Namespace) -> int:
     """Run the parsed command; map AnonymizerError to its exit code and anything else to 1 (a bug)."""
     debug = bool(getattr(args, "debug", False))
+    if not debug:
+        _quiet_spark_error_logs()
     try:
         return int(args.fn(args))
     except AnonymizerError as exc:
