@@ -26,10 +26,11 @@ setup: $(STAMP)
 
 # The venv is rebuilt only when a dependency file changes; the Delta jars are fetched once into the
 # user's Ivy cache by starting one Spark session.
-$(STAMP): pyproject.toml jobs/pyproject.toml constraints.txt
+# tools/ is the dev package (generator, demo, loader, bench): installed here, never part of the job wheel.
+$(STAMP): pyproject.toml jobs/pyproject.toml tools/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e "jobs[local]" -e ".[dev]"
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e "jobs[local]" -e tools -e ".[dev]"
 	$(BIN)/python -m anonymizer.lakehouse --warm
 	touch $@
 
@@ -51,12 +52,13 @@ demo: setup
 	$(BIN)/anonymizer demo --lakehouse $(LAKEHOUSE) --visits $(VISITS) --seed $(SEED)
 
 lint: setup
-	$(BIN)/ruff check jobs infra policies tests
+	$(BIN)/ruff check jobs tools infra policies tests
+	$(BIN)/ruff format --check jobs tools infra policies tests
 	$(BIN)/mypy
 
 # pytest exits 5 when it collects no test: say so loudly instead of failing with an obscure code.
 unit: setup tools
-	$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
+	$(BIN)/pytest --durations=15; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; fi; exit $$rc
 
 test: lint unit
 

@@ -26,7 +26,7 @@ REMOTE_BACKENDS = frozenset({"s3", "azurerm", "gcs", "remote", "http"})
 _HTTP_ADDRESSES = ("address", "lock_address", "unlock_address")
 
 
-def backend_violations(document: dict[str, Any]) -> list[str]:
+def backend_violations(document: dict[str, Any]) -> list[str]:  # noqa: C901 - one branch per backend type
     """Why the stack's backend is unsafe (empty when it is a remote, encrypted one)."""
     terraform = document.get("terraform", {})
     if not isinstance(terraform, dict):

@@ -27,3 +27,14 @@ def spark() -> Iterator[object]:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs the SparkSession (directly or through another fixture) with ``spark``.
+
+    ``fixturenames`` is the closure of the fixtures a test requests, so ``lake`` -> ``published_template`` ->
+    ``spark`` is caught too: ``pytest -m "not spark"`` is then the fast subset, with no test to remember.
+    """
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from anonymizer import bench
+from anonymizer_tools import bench
 
 VARIANT_KEYS = ("copy", "seed_baseline", "udf_baseline", "anonymize", "full_run")
 RATIO_KEYS = ("anonymize_vs_copy", "anonymize_vs_seed", "anonymize_vs_udf", "full_run_vs_copy")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from anonymizer.contract import load_contract
-from anonymizer.generate import DEFAULT_AS_OF, Sizes, generate, generate_frames
 from anonymizer.runtime import LocalRuntime
+from anonymizer_tools.generate import DEFAULT_AS_OF, Sizes, generate, generate_frames
 
 SIZES = Sizes.for_visits(20_000)
 

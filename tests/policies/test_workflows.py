@@ -193,7 +193,7 @@ def test_job_tests_run_on_python_312_with_runtime_and_dev_versions(pr: dict[str,
 def test_pre_commit_runs_lint_types_synth_and_the_gate() -> None:
     config = yaml.safe_load((scan.REPO / ".pre-commit-config.yaml").read_text("utf-8"))
     hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
-    assert list(hooks) == ["ruff", "mypy", "synth", "policy-scan"], "synth must run before the scan"
+    assert list(hooks) == ["ruff", "ruff-format", "mypy", "synth", "policy-scan"], "synth must run before the scan"
     assert hooks["synth"]["entry"].endswith("-m infra.synth")
     assert hooks["policy-scan"]["entry"].endswith("-m policies.scan --skip-synth")
     for hook in hooks.values():

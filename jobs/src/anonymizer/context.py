@@ -9,11 +9,14 @@ are applied here; the contract hash is always that of the reviewed file, before 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from anonymizer.contract import Contract, load_contract
+from anonymizer.errors import UsageError
 
 if TYPE_CHECKING:
     from anonymizer.journal import Journal
@@ -21,9 +24,14 @@ if TYPE_CHECKING:
     from anonymizer.runtime import Runtime
 
 
+# A run id names report files and journal rows: letters, digits, '.', '_', '-' only, so it can never be a
+# path (no '/', no leading '.') or break out of a SQL literal. Databricks' {{job.run_id}} is numeric.
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
 @dataclass
 class Options:
-    """Parsed common options (CLI flags or python_wheel_task named parameters)."""
+    """Parsed common options (CLI flags or python_wheel_task named parameters), validated on creation."""
 
     contract: str | None = None
     lakehouse: str = ".lakehouse"
@@ -39,7 +47,20 @@ class Options:
     run_id: str | None = None
     report_dir: str | None = None
     rotate_key: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
+    allow_empty: bool = False
+
+    def __post_init__(self) -> None:
+        if self.run_id is not None:
+            self.check_run_id(self.run_id, "--run-id")
+
+    @staticmethod
+    def check_run_id(value: str, flag: str) -> None:
+        """Refuse a run id that could be a path or break quoting, before anything runs or locks."""
+        if not RUN_ID_PATTERN.fullmatch(value):
+            raise UsageError(
+                f"{flag} {value[:80]!r} is not a valid run id",
+                fix="use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            )
 
 
 def apply_overrides(contract: Contract, opts: Options) -> Contract:
@@ -94,15 +115,36 @@ def load_keyring(opts: Options, lakehouse: Path) -> Keyring:
         from anonymizer.runtime import databricks_secret
 
         if not (opts.secret_scope and opts.secret_key):
-            raise ValueError("--secret-scope and --secret-key are required with --runtime databricks")
+            raise UsageError(
+                "--runtime databricks needs the key's secret scope and name",
+                fix="pass --secret-scope and --secret-key",
+            )
         return Keyring.from_text(databricks_secret(opts.secret_scope, opts.secret_key).decode("utf-8").strip())
     if os.environ.get("ANONYMIZER_KEY"):
         return Keyring.from_text(os.environ["ANONYMIZER_KEY"])
     path = Path(opts.key_file) if opts.key_file else default_key_file(lakehouse)
+    check_key_file_mode(path)
     return Keyring.from_file(path)
 
 
+def check_key_file_mode(path: Path) -> None:
+    """Refuse a key file that group or others may read or write, as ssh refuses such a private key."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return  # missing or unreadable: Keyring.from_file says so, with its own fix
+    if mode & 0o077:
+        raise UsageError(
+            f"key file {path} is accessible by other users (mode {mode:04o}); it was not used",
+            fix=f"run `chmod 600 {path}`",
+        )
+
+
 def build_context(opts: Options) -> Context:
+    if opts.runtime == "local":
+        from anonymizer.lakehouse import lakehouse_dir
+
+        lakehouse_dir(opts.lakehouse)  # a bad --lakehouse fails before Spark starts
     reviewed = load_contract(opts.contract)
     contract = apply_overrides(reviewed, opts)
     runtime: Runtime
@@ -118,5 +160,5 @@ def build_context(opts: Options) -> Context:
 
         runtime = LocalRuntime(local_spark(), lakehouse_dir(opts.lakehouse))
     else:
-        raise ValueError(f"unknown runtime '{opts.runtime}': use local or databricks")
+        raise UsageError(f"unknown runtime '{opts.runtime}'", fix="pass --runtime local or --runtime databricks")
     return Context(opts=opts, contract=contract, contract_sha256=reviewed.digest(), runtime=runtime)

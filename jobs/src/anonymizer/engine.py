@@ -41,6 +41,7 @@ import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from anonymizer.errors import UsageError
 from anonymizer.fpe import permute_range, permute_signed
 from anonymizer.keys import Keyring
 from anonymizer.prf import cbc_mac, prf_strings, prf_u64
@@ -68,7 +69,7 @@ __all__ = [
 ]
 
 
-class EngineError(ValueError):
+class EngineError(UsageError, ValueError):
     """The engine refuses to anonymize a table (the message names the table, column and the fix)."""
 
 

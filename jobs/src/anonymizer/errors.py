@@ -77,33 +77,41 @@ class UsageError(AnonymizerError):
     exit_code = ExitCode.USAGE
 
 
-class GateFailed(AnonymizerError):
+class StepFailed(AnonymizerError):
+    """A job step refused or failed; the subclass says which outcome (and so which exit code)."""
+
+    exit_code = ExitCode.INTERNAL
+
+
+class GateFailed(StepFailed):
     exit_code = ExitCode.GATE
 
 
-class ChecksFailed(AnonymizerError):
+class ChecksFailed(StepFailed):
     exit_code = ExitCode.CHECKS
 
 
-class Busy(AnonymizerError):
+class Busy(StepFailed):
+    """Another run holds the lock (or took it at the same moment)."""
+
     exit_code = ExitCode.BUSY
 
 
-class PromotionFailed(AnonymizerError):
+class PromotionFailed(StepFailed):
     exit_code = ExitCode.PROMOTE
 
 
-class RolledBack(AnonymizerError):
+class RolledBack(StepFailed):
     exit_code = ExitCode.ROLLED_BACK
 
 
-class KeyMismatch(AnonymizerError):
+class KeyMismatch(StepFailed):
     exit_code = ExitCode.KEY
 
 
-class RiskAboveThreshold(AnonymizerError):
+class RiskAboveThreshold(StepFailed):
     exit_code = ExitCode.RISK
 
 
-class IdentifiersFound(AnonymizerError):
+class IdentifiersFound(StepFailed):
     exit_code = ExitCode.CONTENT

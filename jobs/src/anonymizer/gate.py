@@ -2,7 +2,7 @@
 
 Fail closed: a table that is missing, a column added, removed, renamed, retyped or with other nullability,
 different key metadata, live tags that disagree with the contract (Databricks), a contract-hash tag that is
-not the packaged contract's, a duplicate or NULL primary key, or an empty table stops the run before any
+not the packaged contract's, a duplicate or NULL primary key, NULLs in a NOT NULL column, or an empty table stops the run before any
 write. The gate also writes a suggested contract patch so that the fix is a pull request.
 """
 
@@ -128,25 +128,68 @@ def _schema_findings(
     return findings, suggestions, key_columns
 
 
+def _hash_findings(runtime: Runtime, contract: Contract, contract_sha256: str) -> list[Finding]:
+    src = contract.source
+    schema_tags = runtime.schema_tags(src.catalog, src.schema_)
+    if schema_tags is None:
+        return []
+    live_hash = schema_tags.get(CONTRACT_HASH_TAG)
+    if live_hash == contract_sha256:
+        return []
+    return [
+        Finding(
+            "contract_hash_mismatch",
+            f"{src.catalog}.{src.schema_}",
+            None,
+            f"schema tag {CONTRACT_HASH_TAG}={live_hash!r} but the packaged contract is {contract_sha256[:12]}…",
+            "deploy the stack and the job from the same commit (cdktf deploy sets the tag, the wheel ships the contract)",
+        )
+    ]
+
+
+def _tag_findings(contract: Contract, table: str, live_tags: dict[tuple[str, str], dict[str, str]]) -> list[Finding]:
+    findings = []
+    for (t, c), tags in expected_column_tags(contract).items():
+        if t != table:
+            continue
+        have = live_tags.get((t, c), {})
+        for key, value in tags.items():
+            if have.get(key) != value:
+                findings.append(
+                    Finding(
+                        "tag_mismatch",
+                        t,
+                        c,
+                        f"live tag {key}={have.get(key)!r}, contract says {value!r}",
+                        "run cdktf deploy from the commit that holds this contract (the stack sets the tags)",
+                    )
+                )
+    return findings
+
+
+def _key_findings(contract: Contract, table: str, live_keys: KeyMetadata) -> list[Finding]:
+    want = expected_keys(contract, table)
+    if live_keys == want:
+        return []
+    return [
+        Finding(
+            "key_metadata_changed",
+            table,
+            None,
+            f"live keys PK={list(live_keys.primary_key)} FK={[list(f[0]) for f in live_keys.foreign_keys]} differ "
+            f"from the contract PK={list(want.primary_key)} FK={[list(f[0]) for f in want.foreign_keys]}",
+            "align primary_key/foreign_keys in the contract with the source's constraints",
+        )
+    ]
+
+
 def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allow_empty: bool = False) -> GateResult:
     """Compare the live source with the contract; data checks only once the structure matches."""
     result = GateResult()
     patch_cols: dict[str, dict[str, dict[str, Any]]] = {}
     removed_cols: dict[str, list[str]] = {}
     src = contract.source
-    schema_tags = runtime.schema_tags(src.catalog, src.schema_)
-    if schema_tags is not None:
-        live_hash = schema_tags.get(CONTRACT_HASH_TAG)
-        if live_hash != contract_sha256:
-            result.findings.append(
-                Finding(
-                    "contract_hash_mismatch",
-                    f"{src.catalog}.{src.schema_}",
-                    None,
-                    f"schema tag {CONTRACT_HASH_TAG}={live_hash!r} but the packaged contract is {contract_sha256[:12]}…",
-                    "deploy the stack and the job from the same commit (cdktf deploy sets the tag, the wheel ships the contract)",
-                )
-            )
+    result.findings.extend(_hash_findings(runtime, contract, contract_sha256))
     live_tags = runtime.column_tags(src.catalog, src.schema_)
     structure_ok: dict[str, bool] = {}
     for table in contract.dependency_order():
@@ -172,36 +215,16 @@ def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allo
         removed = [f.column for f in findings if f.code == "column_removed" and f.column]
         if removed:
             removed_cols[table] = removed
-        want = expected_keys(contract, table)
-        if live_keys != want:
-            result.findings.append(
-                Finding(
-                    "key_metadata_changed",
-                    table,
-                    None,
-                    f"live keys PK={list(live_keys.primary_key)} FK={[list(f[0]) for f in live_keys.foreign_keys]} differ "
-                    f"from the contract PK={list(want.primary_key)} FK={[list(f[0]) for f in want.foreign_keys]}",
-                    "align primary_key/foreign_keys in the contract with the source's constraints",
-                )
-            )
+        result.findings.extend(_key_findings(contract, table, live_keys))
         if live_tags is not None:
-            for (t, c), tags in expected_column_tags(contract).items():
-                if t != table:
-                    continue
-                have = live_tags.get((t, c), {})
-                for key, value in tags.items():
-                    if have.get(key) != value:
-                        result.findings.append(
-                            Finding(
-                                "tag_mismatch",
-                                t,
-                                c,
-                                f"live tag {key}={have.get(key)!r}, contract says {value!r}",
-                                "run cdktf deploy from the commit that holds this contract (the stack sets the tags)",
-                            )
-                        )
+            result.findings.extend(_tag_findings(contract, table, live_tags))
         # Data checks need the columns and types; a nullability difference alone still lets them run.
         structure_ok[table] = not [f for f in findings if f.code != "nullability_changed"]
+    for table in contract.dependency_order():
+        if structure_ok.get(table):
+            nulls = _null_findings(runtime, contract, table)
+            result.findings.extend(nulls)
+            structure_ok[table] = not nulls  # its rows crash Spark's NOT NULL assumptions: no data checks
     for table in contract.dependency_order():
         if structure_ok.get(table):
             _data_findings(runtime, contract, table, result, allow_empty, structure_ok)
@@ -212,6 +235,54 @@ def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allo
     if patch_cols or removed_cols:
         result.patch = patch_yaml(patch_cols, removed_cols)
     return result
+
+
+# Table features under which the data files alone do not say what the table holds (physical column names,
+# rows deleted by a vector): the NOT NULL check below then trusts the platform's enforcement instead.
+_FILE_LAYOUT_PROPERTIES = {"delta.columnMapping.mode": ("name", "id"), "delta.enableDeletionVectors": ("true",)}
+
+
+def null_counts_in_not_null_columns(runtime: Runtime, uc_name: str, columns: list[str]) -> dict[str, int]:
+    """NULLs per column in columns the live table declares NOT NULL, counted from its current data files.
+
+    Why from the files: a writer that did not enforce the constraint can leave NULLs under a NOT NULL schema,
+    and Spark then folds ``IS NULL`` to false (the count says 0) while reading the rows crashes with a Java
+    NullPointerException. Reading the same files with a nullable schema counts them. Returns only columns
+    with NULLs; an empty dict when the table's layout makes the files alone unreliable.
+    """
+    from pyspark.sql.types import StructField, StructType
+
+    if not columns:
+        return {}
+    props = runtime.properties(uc_name)
+    if any(props.get(k, "").lower() in v for k, v in _FILE_LAYOUT_PROPERTIES.items()):
+        return {}
+    df = runtime.read(uc_name)
+    files = df.inputFiles()
+    if not files:
+        return {}
+    schema = StructType([StructField(f.name, f.dataType, True) for f in df.schema.fields if f.name in columns])
+    raw = runtime.spark.read.schema(schema).parquet(*files)
+    row = raw.agg(*[F.sum(F.col(f"`{c}`").isNull().cast("long")).alias(c) for c in columns]).collect()[0]
+    return {c: int(row[c]) for c in columns if row[c]}
+
+
+def _null_findings(runtime: Runtime, contract: Contract, table: str) -> list[Finding]:
+    spec = contract.tables[table]
+    name = contract.source_name(table)
+    live = {c.name: c for c in runtime.columns(name)}
+    # A nullable live column is a nullability finding already (and its NULLs are counted the usual way).
+    columns = [c for c, col in spec.columns.items() if not col.nullable and c in live and not live[c].nullable]
+    return [
+        Finding(
+            "null_in_not_null",
+            table,
+            column,
+            f"{count} rows are NULL in a column the contract and the table declare NOT NULL",
+            "fix the upstream writer and the rows (the table's NOT NULL constraint was not enforced)",
+        )
+        for column, count in null_counts_in_not_null_columns(runtime, name, columns).items()
+    ]
 
 
 def _data_findings(

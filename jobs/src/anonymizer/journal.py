@@ -17,14 +17,17 @@ import json
 import os
 import socket
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from anonymizer.contract import Contract
+from anonymizer.errors import Busy
 from anonymizer.runtime import LiveColumn, Runtime, sql_literal
 
 JOURNAL_TABLE = "_anonymizer_journal"
 LOCK_TABLE = "_anonymizer_lock"
 LEASE = dt.timedelta(hours=6)
+_RACE = "another run took the lock at the same moment"
 
 JOURNAL_COLUMNS = [
     LiveColumn("run_id", "string", False),
@@ -47,8 +50,89 @@ LOCK_COLUMNS = [
 ]
 
 
-class LockBusy(Exception):
+class EventName(StrEnum):
+    """Every event the journal records. A ``str`` enum: the stored values are these strings, unchanged."""
+
+    RUN_STARTED = "run_started"
+    GATE_PASSED = "gate_passed"
+    GATE_FAILED = "gate_failed"
+    ANONYMIZED = "anonymized"
+    CHECK_PASSED = "check_passed"
+    CHECK_FAILED = "check_failed"
+    PROMOTE_TABLE_BEGIN = "promote_table_begin"
+    PROMOTE_BEGIN = "promote_begin"
+    PROMOTE_TABLE = "promote_table"
+    PROMOTE_COMMIT = "promote_commit"
+    ROLLED_BACK = "rolled_back"
+    RECOVERED = "recovered"
+    RUN_ABANDONED = "run_abandoned"
+
+
+class LockBusy(Busy):
     """Another run holds the lock."""
+
+
+# Delta's optimistic-concurrency conflicts, by error condition (Spark 4 / Delta 4 structured errors). Used
+# when the Python exception class is not Delta's own (the Databricks runtime raises pyspark's classes).
+_CONFLICT_CONDITIONS = (
+    "DELTA_CONCURRENT_",
+    "DELTA_METADATA_CHANGED",
+    "DELTA_PROTOCOL_CHANGED",
+    "DELTA_TABLE_ALREADY_EXISTS",
+)
+
+
+def _delta_conflict_types() -> tuple[type[BaseException], ...]:
+    """Delta's Python commit-conflict classes, with Delta's converter of the JVM exceptions installed.
+
+    ``delta.exceptions.captured`` patches pyspark's exception conversion when imported; without that import a
+    conflict arrives as a generic error. Delta's Python classes do not share a conflict base class, so all
+    are listed.
+    """
+    try:
+        import delta.exceptions.captured  # noqa: F401  # installs the conversion of Delta's conflict exceptions
+        from delta.exceptions import (
+            ConcurrentAppendException,
+            ConcurrentDeleteDeleteException,
+            ConcurrentDeleteReadException,
+            ConcurrentTransactionException,
+            ConcurrentWriteException,
+            DeltaConcurrentModificationException,
+            MetadataChangedException,
+            ProtocolChangedException,
+        )
+    except ImportError:  # pragma: no cover - delta-spark is on every runtime we support
+        return ()
+    return (
+        DeltaConcurrentModificationException,
+        ConcurrentWriteException,
+        MetadataChangedException,
+        ProtocolChangedException,
+        ConcurrentAppendException,
+        ConcurrentDeleteReadException,
+        ConcurrentDeleteDeleteException,
+        ConcurrentTransactionException,
+    )
+
+
+DELTA_CONFLICTS = _delta_conflict_types()
+
+
+def is_concurrent_modification(exc: BaseException) -> bool:
+    """True when ``exc`` is a Delta commit conflict with another writer (detected by type, not by text)."""
+    if isinstance(exc, DELTA_CONFLICTS):
+        return True
+    condition = None
+    for getter in ("getCondition", "getErrorClass"):
+        fn = getattr(exc, getter, None)
+        if callable(fn):
+            try:
+                condition = fn()
+            except Exception:  # noqa: S112 - an exception without a condition is simply not a conflict
+                continue
+            if condition:
+                break
+    return bool(condition) and str(condition).startswith(_CONFLICT_CONDITIONS)
 
 
 @dataclass(frozen=True)
@@ -88,10 +172,13 @@ class Journal:
 
     # -- journal --------------------------------------------------------------------------------------
     def ensure(self) -> None:
-        if not self.runtime.exists(self.table):
-            self.runtime.create_table(self.table, JOURNAL_COLUMNS)
-        if not self.runtime.exists(self.lock_table):
-            self.runtime.create_table(self.lock_table, LOCK_COLUMNS)
+        """Create the journal and the lock (one row) when missing; safe when two first runs race for it.
+
+        A Delta commit conflict here means another run created the same table at the same moment: that is
+        fine as long as the table now exists; whichever run then wins the lock's conditional UPDATE goes on.
+        """
+        self._create_if_missing(self.table, JOURNAL_COLUMNS)
+        if self._create_if_missing(self.lock_table, LOCK_COLUMNS):
             try:
                 self.runtime.sql(
                     f"INSERT INTO {self.runtime.ref(self.lock_table)} "
@@ -99,13 +186,26 @@ class Journal:
                     f"WHERE NOT EXISTS (SELECT 1 FROM {self.runtime.ref(self.lock_table)})"
                 )
             except Exception as exc:  # a racing first run inserted it
-                if "Concurrent" not in type(exc).__name__ + str(exc):
+                if not is_concurrent_modification(exc):
                     raise
+
+    def _create_if_missing(self, name: str, columns: list[LiveColumn]) -> bool:
+        """Create the table if it does not exist; True when this call found it missing."""
+        if self.runtime.exists(name):
+            return False
+        try:
+            self.runtime.create_table(name, columns)
+        except Exception as exc:
+            if not is_concurrent_modification(exc) or not self.runtime.exists(name):
+                if is_concurrent_modification(exc):
+                    raise LockBusy(f"another run is creating {name} at the same moment", fix="try again") from None
+                raise
+        return True
 
     def record(
         self,
         run_id: str,
-        event: str,
+        event: EventName,
         *,
         table: str | None = None,
         before: int | None = None,
@@ -180,12 +280,12 @@ class Journal:
     def refresh(self) -> None:
         self._cache = None
 
-    def has(self, run_id: str, event: str) -> Event | None:
+    def has(self, run_id: str, event: EventName) -> Event | None:
         found = [e for e in self.events(run_id) if e.event == event]
         return found[-1] if found else None
 
     def last_committed(self) -> Event | None:
-        commits = [e for e in self.events() if e.event == "promote_commit"]
+        commits = [e for e in self.events() if e.event == EventName.PROMOTE_COMMIT]
         return commits[-1] if commits else None
 
     def interrupted_promotions(self) -> list[str]:
@@ -193,9 +293,9 @@ class Journal:
         begun: dict[str, None] = {}
         closed: set[str] = set()
         for e in self.events():
-            if e.event == "promote_begin":
+            if e.event == EventName.PROMOTE_BEGIN:
                 begun.setdefault(e.run_id, None)
-            elif e.event in ("promote_commit", "rolled_back", "recovered"):
+            elif e.event in (EventName.PROMOTE_COMMIT, EventName.ROLLED_BACK, EventName.RECOVERED):
                 closed.add(e.run_id)
         return [r for r in begun if r not in closed]
 
@@ -203,7 +303,7 @@ class Journal:
         return {
             e.table_name: int(e.version_before)
             for e in self.events(run_id)
-            if e.event == "promote_table_begin" and e.table_name and e.version_before is not None
+            if e.event == EventName.PROMOTE_TABLE_BEGIN and e.table_name and e.version_before is not None
         }
 
     # -- lock -----------------------------------------------------------------------------------------
@@ -245,8 +345,9 @@ class Journal:
         if holder and holder != run_id and self.holder_alive(row):
             raise LockBusy(
                 f"run '{holder}' (host {row.get('host')}, pid {row.get('pid')}, since {row.get('since')}) is "
-                "still running; wait for it to finish. If it is gone, its lease expires after "
-                f"{int(LEASE.total_seconds() // 3600)} h, or release it with `anonymizer unlock`."
+                "still running",
+                fix="wait for it to finish. If it is gone, its lease expires after "
+                f"{int(LEASE.total_seconds() // 3600)} h, or release it with `anonymizer unlock`",
             )
         condition = "holder IS NULL" if not holder else f"holder = {_lit(holder)}"
         try:
@@ -256,12 +357,12 @@ class Journal:
                 f"WHERE name = 'anonymizer' AND {condition}"
             ).collect()
         except Exception as exc:
-            if "Concurrent" in type(exc).__name__ + str(exc):
-                raise LockBusy("another run took the lock at the same moment; try again later") from None
+            if is_concurrent_modification(exc):
+                raise LockBusy(_RACE, fix="try again later") from None
             raise
         affected = int(result[0][0]) if result else 0
         if affected != 1:
-            raise LockBusy("another run took the lock at the same moment; try again later")
+            raise LockBusy(_RACE, fix="try again later")
         return holder if holder and holder != run_id else None
 
     def release(self, run_id: str) -> None:

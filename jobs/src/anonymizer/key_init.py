@@ -94,7 +94,8 @@ def workspace_client(host: str | None = None, profile: str | None = None, token:
 
 def init_key(client: Any, scope: str, key: str, *, rotate: bool = False) -> KeyInitResult:
     """Write a new key unless one exists (or ``rotate``); return what was done."""
-    from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied
+    from databricks.sdk.errors import NotFound, PermissionDenied
+    from databricks.sdk.errors.base import DatabricksError
 
     try:
         existing = {item.key for item in client.secrets.list_secrets(scope=scope)}

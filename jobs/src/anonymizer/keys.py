@@ -27,6 +27,8 @@ from typing import NoReturn
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from anonymizer.errors import UsageError
+
 ENV_VAR = "ANONYMIZER_KEY"
 MIN_KEY_BYTES = 32
 GENERATED_KEY_BYTES = 32
@@ -39,7 +41,7 @@ ALGORITHM_VERSION = "a2"
 _HEX = re.compile(r"^(?:0x)?[0-9a-fA-F]+$")
 
 
-class KeyMaterialError(ValueError):
+class KeyMaterialError(UsageError, ValueError):
     """The key is missing, too short or malformed. The message says what to do and never shows the key."""
 
 

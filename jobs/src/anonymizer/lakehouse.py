@@ -77,9 +77,19 @@ def local_spark(
 
 
 def lakehouse_dir(path: str | os.PathLike[str] | None) -> Path:
-    """Absolute lakehouse folder (created if missing)."""
+    """Absolute lakehouse folder (created if missing); refuse a path that is a file or cannot be a folder."""
+    from anonymizer.errors import UsageError
+
     root = Path(path or DEFAULT_LAKEHOUSE).expanduser().resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"--lakehouse {root} is not a folder", fix="pass a folder (it is created if missing)")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"--lakehouse {root}: cannot create the folder ({exc.strerror})",
+            fix="pass a writable folder path",
+        ) from None
     return root
 
 

@@ -119,7 +119,8 @@ def _generic(key: bytes, digits: npt.NDArray[np.uint8], label: bytes) -> npt.NDA
     n = digits.shape[1]
     if n == 1:
         shift = np.frombuffer(AesEcb(key).blocks(_tweak(label + b"/1")).tobytes(), dtype=np.uint8)[0] % 9 + 1
-        return ((digits + shift) % 10).astype(np.uint8)
+        shifted: npt.NDArray[np.uint8] = ((digits + shift) % 10).astype(np.uint8)
+        return shifted
     out = ff1_digits(AesEcb(key), digits, _tweak(label))
     attempt = 0
     same = np.nonzero((out == digits).all(axis=1))[0]
@@ -157,7 +158,8 @@ def _layouts(mat: npt.NDArray[np.uint8], digit: npt.NDArray[np.bool_]) -> npt.ND
     lead = np.where(nanp, trunk.astype(np.int64), np.where(plus, cc_len, 0))
     national = np.where(nanp, 10, total - lead)
     code = np.where(nanp, 1, np.where(plus, cc, 0))
-    return (lead << 40) | (national << 20) | code
+    packed: npt.NDArray[np.int64] = (lead << 40) | (national << 20) | code
+    return packed
 
 
 def phone(key: bytes, arr: pa.Array) -> pa.Array:

@@ -21,27 +21,33 @@ from typing import Any
 from anonymizer import __version__
 from anonymizer.checks import CheckContext, as_dicts, run_checks
 from anonymizer.context import Context
+from anonymizer.errors import (
+    AnonymizerError,
+    Busy,
+    ChecksFailed,
+    ExitCode,
+    GateFailed,
+    KeyMismatch,
+    PromotionFailed,
+    RolledBack,
+    StepFailed,
+    UsageError,
+)
 from anonymizer.gate import GateResult, run_gate
-from anonymizer.generate import contract_columns, foreign_keys
-from anonymizer.journal import Journal, LockBusy
-from anonymizer.runtime import LiveColumn
+from anonymizer.journal import EventName, Journal, LockBusy
+from anonymizer.tables import contract_columns, foreign_keys
 
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_GATE = 3
-EXIT_CHECKS = 4
-EXIT_BUSY = 5
-EXIT_PROMOTE = 6
-EXIT_ROLLED_BACK = 7
-EXIT_KEY = 8
+# Aliases of ExitCode, kept for callers that imported them from here.
+EXIT_OK = ExitCode.OK
+EXIT_USAGE = ExitCode.USAGE
+EXIT_GATE = ExitCode.GATE
+EXIT_CHECKS = ExitCode.CHECKS
+EXIT_BUSY = ExitCode.BUSY
+EXIT_PROMOTE = ExitCode.PROMOTE
+EXIT_ROLLED_BACK = ExitCode.ROLLED_BACK
+EXIT_KEY = ExitCode.KEY
 
-
-class StepFailed(Exception):
-    """A step refused or failed; ``code`` is the process exit code, the message says what to do."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+__all__ = ["StepFailed", "StepLog"]  # StepFailed: the base of every step outcome, re-exported for callers
 
 
 @dataclass
@@ -95,7 +101,7 @@ def recover(ctx: Context, journal: Journal, log: StepLog) -> list[str]:
             if ctx.runtime.exists(name) and ctx.runtime.version(name) != version:
                 ctx.runtime.restore(name, version)
                 log.line(f"  recovered {name} to version {version} (run {run_id} was interrupted while promoting)")
-        journal.record(run_id, "recovered", detail={"tables": versions})
+        journal.record(run_id, EventName.RECOVERED, detail={"tables": versions})
         recovered.append(run_id)
     return recovered
 
@@ -106,10 +112,10 @@ def begin(ctx: Context, run_id: str, log: StepLog) -> Journal:
     try:
         taken_over = journal.acquire(run_id)
     except LockBusy as exc:
-        raise StepFailed(EXIT_BUSY, f"another anonymization run is in progress: {exc}") from None
+        raise Busy(f"another anonymization run is in progress: {exc.message}", fix=exc.fix) from None
     if taken_over:
         log.line(f"  run {taken_over} died without releasing the lock; taking over and recovering")
-        journal.record(taken_over, "run_abandoned", detail={"taken_over_by": run_id})
+        journal.record(taken_over, EventName.RUN_ABANDONED, detail={"taken_over_by": run_id})
     recover(ctx, journal, log)
     return journal
 
@@ -117,7 +123,7 @@ def begin(ctx: Context, run_id: str, log: StepLog) -> Journal:
 def gate_step(ctx: Context, run_id: str, log: StepLog, *, allow_empty: bool = False) -> GateResult:
     started = time.perf_counter()
     journal = begin(ctx, run_id, log)
-    journal.record(run_id, "run_started", contract_sha256=ctx.contract_sha256, code_version=__version__)
+    journal.record(run_id, EventName.RUN_STARTED, contract_sha256=ctx.contract_sha256, code_version=__version__)
     result = run_gate(ctx.runtime, ctx.contract, ctx.contract_sha256, allow_empty=allow_empty)
     for finding in result.findings:
         log.line("  " + finding.render())
@@ -129,20 +135,23 @@ def gate_step(ctx: Context, run_id: str, log: StepLog, *, allow_empty: bool = Fa
         for line in result.patch.splitlines():
             log.line("    " + line)
     took = log.timed("gate", started)
-    journal.record(run_id, "gate_passed" if result.passed else "gate_failed", detail=result.as_dict())
+    journal.record(run_id, EventName.GATE_PASSED if result.passed else EventName.GATE_FAILED, detail=result.as_dict())
     log.line(f"gate: {'passed' if result.passed else 'FAILED'} ({len(result.findings)} findings) {took:.1f} s")
     if not result.passed:
         journal.release(run_id)
-        raise StepFailed(EXIT_GATE, "the live source differs from the contract; nothing was written (see findings)")
+        raise GateFailed(
+            "the live source differs from the contract; nothing was written",
+            fix="see the findings above (and the suggested contract patch, if any)",
+        )
     return result
 
 
-def _require(journal: Journal, run_id: str, event: str, step: str) -> Any:
+def _require(journal: Journal, run_id: str, event: EventName, step: str) -> Any:
     found = journal.has(run_id, event)
     if found is None:
-        raise StepFailed(
-            EXIT_USAGE,
-            f"{step}: run {run_id} has no '{event}' event; run the previous step first with the same --run-id",
+        raise UsageError(
+            f"{step}: run {run_id} has no '{event.value}' event",
+            fix="run the previous step first with the same --run-id",
         )
     return found
 
@@ -151,10 +160,10 @@ def _check_key(ctx: Context, journal: Journal, rotate_key: bool) -> str:
     fingerprint = ctx.keyring.key_id()  # fingerprint+ALGORITHM_VERSION: a new mapping version is a rotation too
     last = journal.last_committed()
     if last and last.key_fingerprint and last.key_fingerprint != fingerprint and not rotate_key:
-        raise StepFailed(
-            EXIT_KEY,
+        raise KeyMismatch(
             f"the key or the anonymization algorithm version differs from the last published run's ({last.run_id}): "
-            "every anonymized id would change. Use the same key and version, or pass --rotate-key to re-key on purpose",
+            "every anonymized id would change",
+            fix="use the same key and version, or pass --rotate-key to re-key on purpose",
         )
     return fingerprint
 
@@ -163,7 +172,7 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
     from anonymizer.engine import anonymize_table
 
     journal = begin(ctx, run_id, log)
-    _require(journal, run_id, "gate_passed", "anonymize")
+    _require(journal, run_id, EventName.GATE_PASSED, "anonymize")
     fingerprint = _check_key(ctx, journal, ctx.opts.rotate_key)
     versions: dict[str, int] = {}
     done_lock = threading.Lock()
@@ -190,7 +199,7 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
     with ctx.runtime.commit_note(run_id):
         in_parallel(one, ctx.contract.dependency_order())
     log.timed("anonymize", started)
-    journal.record(run_id, "anonymized", key_fingerprint=fingerprint, detail={"staging_versions": versions})
+    journal.record(run_id, EventName.ANONYMIZED, key_fingerprint=fingerprint, detail={"staging_versions": versions})
     return versions
 
 
@@ -208,9 +217,9 @@ def _staging_matches(ctx: Context, run_id: str, versions: dict[str, int]) -> Non
         name = ctx.contract.staging_name(table)
         commit = ctx.runtime.last_commit(name) if ctx.runtime.exists(name) else None
         if commit is None or commit.note != run_id or commit.version != version:
-            raise StepFailed(
-                EXIT_CHECKS,
-                f"staging table {name} is not the one run {run_id} wrote and checked; re-run the job from the gate",
+            raise ChecksFailed(
+                f"staging table {name} is not the one run {run_id} wrote and checked",
+                fix="re-run the job from the gate",
             )
 
 
@@ -237,7 +246,7 @@ def key_aligner(ctx: Context) -> Callable[[Any, str], Any]:
 def check_step(ctx: Context, run_id: str, log: StepLog) -> list[dict[str, Any]]:
     started = time.perf_counter()
     journal = begin(ctx, run_id, log)
-    anonymized = _require(journal, run_id, "anonymized", "check")
+    anonymized = _require(journal, run_id, EventName.ANONYMIZED, "check")
     versions = {k: int(v) for k, v in anonymized.detail["staging_versions"].items()}
     _staging_matches(ctx, run_id, versions)
     fault_point("check")
@@ -249,12 +258,14 @@ def check_step(ctx: Context, run_id: str, log: StepLog) -> list[dict[str, Any]]:
     took = log.timed("check", started)
     journal.record(
         run_id,
-        "check_failed" if failed else "check_passed",
+        EventName.CHECK_FAILED if failed else EventName.CHECK_PASSED,
         detail={"staging_versions": versions, "checks": as_dicts(checks)},
     )
     log.line(f"check: {len(checks) - len(failed)}/{len(checks)} passed {took:.1f} s")
     if failed:
-        raise StepFailed(EXIT_CHECKS, f"{len(failed)} check(s) failed on staging; nothing was promoted")
+        raise ChecksFailed(
+            f"{len(failed)} check(s) failed on staging; nothing was promoted", fix="see the failed checks above"
+        )
     return as_dicts(checks)
 
 
@@ -273,15 +284,15 @@ def promote_step(
 ) -> dict[str, tuple[int, int]]:
     """Staging -> final, all tables or none. ``fail_after`` (tests) raises after that many tables."""
     journal = begin(ctx, run_id, log)
-    passed = _require(journal, run_id, "check_passed", "promote")
+    passed = _require(journal, run_id, EventName.CHECK_PASSED, "promote")
     _staging_matches(ctx, run_id, {k: int(v) for k, v in passed.detail["staging_versions"].items()})
     tables = ctx.contract.dependency_order()
     names = {t: _ensure_final(ctx, t) for t in tables}
     before = {t: ctx.runtime.version(n) for t, n in names.items()}
     # One commit: the versions to restore become durable together with the intent to promote.
     journal.record_many(
-        [dict(run_id=run_id, event="promote_table_begin", table=t, before=v) for t, v in before.items()]
-        + [dict(run_id=run_id, event="promote_begin", detail={"versions_before": before})]
+        [dict(run_id=run_id, event=EventName.PROMOTE_TABLE_BEGIN, table=t, before=v) for t, v in before.items()]
+        + [dict(run_id=run_id, event=EventName.PROMOTE_BEGIN, detail={"versions_before": before})]
     )
     done: dict[str, tuple[int, int]] = {}
     try:
@@ -300,17 +311,19 @@ def promote_step(
             )
     except Exception as exc:
         restore_tables(ctx, before, log)
-        journal.record(run_id, "rolled_back", detail={"reason": str(exc)[:500], "versions": before})
+        reason = exc.message if isinstance(exc, AnonymizerError) else type(exc).__name__
+        journal.record(run_id, EventName.ROLLED_BACK, detail={"reason": reason[:500], "versions": before})
         journal.release(run_id)
-        raise StepFailed(
-            EXIT_PROMOTE, f"promotion failed ({exc}); every final table was restored to its version before this run"
-        ) from None
+        raise PromotionFailed(
+            f"promotion failed ({reason}); every final table was restored to its version before this run",
+            fix="rerun the job; rerun with --debug for the cause if it fails again",
+        ) from exc
     journal.record_many(
-        [dict(run_id=run_id, event="promote_table", table=t, before=b, after=a) for t, (b, a) in done.items()]
+        [dict(run_id=run_id, event=EventName.PROMOTE_TABLE, table=t, before=b, after=a) for t, (b, a) in done.items()]
         + [
             dict(
                 run_id=run_id,
-                event="promote_commit",
+                event=EventName.PROMOTE_COMMIT,
                 key_fingerprint=ctx.keyring.key_id(),
                 contract_sha256=ctx.contract_sha256,
                 code_version=__version__,
@@ -339,11 +352,15 @@ def rollback_after_failure(ctx: Context, run_id: str, log: StepLog) -> None:
     journal = journal_for(ctx)
     journal.ensure()
     versions = journal.versions_before(run_id)
-    if versions and not journal.has(run_id, "promote_commit"):
+    if versions and not journal.has(run_id, EventName.PROMOTE_COMMIT):
         restore_tables(ctx, versions, log)
-        journal.record(run_id, "rolled_back", detail={"versions": versions, "by": "rollback task"})
-    journal.force_release() if journal.lock_holder().get("holder") == run_id else None
-    raise StepFailed(EXIT_ROLLED_BACK, f"run {run_id} failed; final tables are at their versions before the run")
+        journal.record(run_id, EventName.ROLLED_BACK, detail={"versions": versions, "by": "rollback task"})
+    if journal.lock_holder().get("holder") == run_id:
+        journal.force_release()
+    raise RolledBack(
+        f"run {run_id} failed; final tables are at their versions before the run",
+        fix="see the failed task's error, fix its cause and run the job again",
+    )
 
 
 def rollback_to_run(ctx: Context, run_id: str | None, log: StepLog) -> dict[str, int]:
@@ -352,18 +369,20 @@ def rollback_to_run(ctx: Context, run_id: str | None, log: StepLog) -> dict[str,
     last = journal.last_committed()
     target = run_id or (last.run_id if last else None)
     if target is None:
-        raise StepFailed(EXIT_USAGE, "no published run to roll back")
+        raise UsageError("no published run to roll back", fix="nothing to do: no run was ever published")
     versions = journal.versions_before(target)
     if not versions:
-        raise StepFailed(EXIT_USAGE, f"run {target} has no recorded promotion; nothing to roll back")
+        raise UsageError(
+            f"run {target} has no recorded promotion; nothing to roll back", fix="pass --to-run with a published run id"
+        )
     lock_id = f"rollback-{new_run_id()}"
     try:
         journal.acquire(lock_id)
     except LockBusy as exc:
-        raise StepFailed(EXIT_BUSY, f"cannot roll back while a run is in progress: {exc}") from None
+        raise Busy(f"cannot roll back while a run is in progress: {exc.message}", fix=exc.fix) from None
     try:
         restore_tables(ctx, versions, log)
-        journal.record(target, "rolled_back", detail={"versions": versions, "by": "manual rollback"})
+        journal.record(target, EventName.ROLLED_BACK, detail={"versions": versions, "by": "manual rollback"})
     finally:
         journal.release(lock_id)
     return versions
@@ -371,7 +390,3 @@ def rollback_to_run(ctx: Context, run_id: str | None, log: StepLog) -> dict[str,
 
 def report_dir(ctx: Context) -> Path:
     return Path(ctx.opts.report_dir) if ctx.opts.report_dir else ctx.lakehouse / "reports"
-
-
-def staging_columns(ctx: Context, table: str) -> list[LiveColumn]:
-    return contract_columns(ctx.contract, table)

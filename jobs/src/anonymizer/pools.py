@@ -2,18 +2,15 @@
 
 Why ship them instead of calling Faker at run time: the output of a run must depend only on the key and the
 data. Faker's word lists and generators change between releases, and Faker is not installed on a
-Databricks cluster. The pools are generated once, deterministically (fixed seed, en_US, Faker pinned in
-jobs/pyproject.toml's ``local`` extra), by ``python -m anonymizer.pools --build``; a test rebuilds them and
-compares with the shipped files, so a silent drift cannot happen.
+Databricks cluster. The pools are generated once, deterministically (fixed seed, en_US, Faker pinned in the dev tools'
+tools/pyproject.toml), by ``python -m anonymizer_tools.pools_build --build`` (not shipped in the wheel); a test
+rebuilds them and compares with the shipped files, so a silent drift cannot happen.
 
 The engine only indexes into these lists (``pyarrow`` ``take``), so selecting replacements is vectorized.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -21,85 +18,10 @@ from pathlib import Path
 import pyarrow as pa
 
 POOL_NAMES = ("first_names", "last_names", "cities", "addresses", "hospitals")
-FAKER_SEED = 20240601
-FAKER_LOCALE = "en_US"
-SIZES = {"cities": 3000, "addresses": 10000, "hospitals": 3000}
-
-_HOSPITAL_TEMPLATES = (
-    "{city} General Hospital",
-    "St. {first} Medical Center",
-    "St. {first} Hospital",
-    "{last} Memorial Hospital",
-    "{city} Regional Medical Center",
-    "{city} Community Hospital",
-    "Mercy Medical Center of {city}",
-    "{last} Children's Hospital",
-    "University Hospital of {city}",
-    "{city} Medical Center",
-    "Good Samaritan Hospital of {city}",
-    "{last} Health Center",
-    "{city} Memorial Hospital",
-    "{last} Regional Hospital",
-)
-
-
-def _unique(generate: Callable[[], str], size: int) -> list[str]:
-    """First ``size`` distinct values of a seeded generator, in generation order (deterministic)."""
-    seen: dict[str, None] = {}
-    attempts = 0
-    while len(seen) < size:
-        attempts += 1
-        if attempts > size * 50:
-            raise RuntimeError(f"the generator yields fewer than {size} distinct values")
-        value = " ".join(generate().split())
-        if value:
-            seen.setdefault(value, None)
-    return list(seen)
-
-
-def build_pools() -> dict[str, list[str]]:
-    """Generate every pool from Faker with a fixed seed. Needs the ``local`` extra (Faker)."""
-    from faker import Faker
-    from faker.providers.person.en_US import Provider as PersonProvider
-
-    def faker() -> Faker:
-        f = Faker(FAKER_LOCALE)
-        f.seed_instance(FAKER_SEED)
-        return f
-
-    first = sorted({n for n in PersonProvider.first_names if n.isascii() and n.isalpha()})
-    last = sorted({n for n in PersonProvider.last_names if n.isascii() and n.isalpha()})
-    f = faker()
-    cities = _unique(f.city, SIZES["cities"])
-    f = faker()
-    addresses = _unique(lambda: f"{f.street_address()}, {f.city()}, {f.state_abbr()} {f.zipcode()}", SIZES["addresses"])
-    f = faker()
-
-    def hospital() -> str:
-        template = f.random.choice(_HOSPITAL_TEMPLATES)
-        return template.format(city=f.city(), first=f.first_name(), last=f.last_name())
-
-    hospitals = _unique(hospital, SIZES["hospitals"])
-    return {"first_names": first, "last_names": last, "cities": cities, "addresses": addresses, "hospitals": hospitals}
 
 
 def pool_dir() -> Path:
     return Path(str(resources.files("anonymizer").joinpath("pools")))
-
-
-def render(values: list[str]) -> str:
-    return "\n".join(values) + "\n"
-
-
-def write_pools(directory: Path | None = None) -> dict[str, Path]:
-    target = directory or pool_dir()
-    target.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for name, values in build_pools().items():
-        path = target / f"{name}.txt"
-        path.write_text(render(values), encoding="utf-8")
-        written[name] = path
-    return written
 
 
 @cache
@@ -110,7 +32,7 @@ def load_pool(name: str) -> tuple[str, ...]:
     text = resources.files("anonymizer").joinpath("pools", f"{name}.txt").read_text("utf-8")
     values = tuple(line for line in text.splitlines() if line)
     if not values:
-        raise RuntimeError(f"pool {name} is empty: rebuild with `python -m anonymizer.pools --build`")
+        raise RuntimeError(f"pool {name} is empty: rebuild with `python -m anonymizer_tools.pools_build --build`")
     return values
 
 
@@ -118,25 +40,3 @@ def load_pool(name: str) -> tuple[str, ...]:
 def pool_array(name: str) -> pa.Array:
     """The pool as an Arrow string array, for vectorized ``take``."""
     return pa.array(load_pool(name), type=pa.string())
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build or check the shipped replacement pools.")
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--build", action="store_true", help="regenerate jobs/src/anonymizer/pools/*.txt")
-    group.add_argument("--check", action="store_true", help="fail if the shipped pools differ from a fresh build")
-    args = parser.parse_args(argv)
-    if args.build:
-        for name, path in write_pools().items():
-            print(f"{name}: {len(load_pool.__wrapped__(name))} values -> {path}")
-        return 0
-    stale = [n for n, v in build_pools().items() if (pool_dir() / f"{n}.txt").read_text("utf-8") != render(v)]
-    if stale:
-        print(f"stale pools: {', '.join(stale)}; run python -m anonymizer.pools --build", file=sys.stderr)
-        return 1
-    print("pools up to date")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

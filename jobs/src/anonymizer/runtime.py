@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from anonymizer.errors import UsageError
 from anonymizer.sqltypes import spark_type_name
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ FK_PROPERTY = "anonymizer.foreign_keys"
 _PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class RuntimeError_(Exception):
+class RuntimeError_(UsageError):
     """A workspace or lakehouse operation failed in a way the user must fix (message says how)."""
 
 
@@ -339,7 +340,8 @@ class DatabricksRuntime(Runtime):
 
     def sql(self, query: str) -> DataFrame:
         if self._sql_override is not None:
-            return self._sql_override(query)
+            result: DataFrame = self._sql_override(query)
+            return result
         return self.spark.sql(query)
 
     def _rows(self, query: str) -> list[dict[str, Any]]:
@@ -391,6 +393,7 @@ def databricks_secret(scope: str, key: str) -> bytes:
         from pyspark.sql import SparkSession
 
         dbutils = DBUtils(SparkSession.builder.getOrCreate())
-        return dbutils.secrets.getBytes(scope=scope, key=key)
+        secret: bytes = dbutils.secrets.getBytes(scope=scope, key=key)
+        return secret
     except ImportError as exc:
         raise RuntimeError_("dbutils is not available: --runtime databricks only runs on a Databricks cluster") from exc

@@ -35,10 +35,11 @@ def arrow_series(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
 
 
 def _udf(fn: Callable[..., pd.Series], name: str, return_type: DataType) -> SparkUdf:
-    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql.pandas.functions import pandas_udf
 
     fn.__name__ = fn.__qualname__ = f"anon_{name}"  # shows in plans instead of a generic closure name
-    return pandas_udf(fn, return_type)  # type: ignore[call-overload]
+    udf: SparkUdf = pandas_udf(fn, return_type)  # type: ignore[call-overload]  # no overload takes a plain callable + DataType
+    return udf
 
 
 def ints_to_ints(fn: Callable[[npt.NDArray[np.int64]], Any], name: str, return_type: DataType) -> SparkUdf:

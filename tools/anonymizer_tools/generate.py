@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 
 from anonymizer.contract import Contract
-from anonymizer.runtime import LiveColumn, Runtime
+from anonymizer.errors import UsageError
+from anonymizer.runtime import Runtime
 from anonymizer.sqltypes import spark_cast_type
+from anonymizer.tables import contract_columns, foreign_keys
 
 EPOCH = dt.date(1970, 1, 1)
 DEFAULT_AS_OF = dt.date(2026, 10, 31)  # fixed, so a seed means the same data on every day
@@ -117,13 +119,15 @@ def _addresses(rng: np.random.Generator, pools: Pools, n: int) -> np.ndarray:
     city = pools.cities[rng.integers(0, len(pools.cities), n)]
     state = pools.states[rng.integers(0, len(pools.states), n)]
     zipc = _zfill(rng.integers(501, 99950, n), 5)
-    return number + " " + street + ", " + city + ", " + state + " " + zipc
+    out: np.ndarray = number + " " + street + ", " + city + ", " + state + " " + zipc
+    return out
 
 
 def _names(rng: np.random.Generator, pools: Pools, n: int) -> np.ndarray:
     first = pools.first[rng.integers(0, len(pools.first), n)]
     last = pools.last[rng.integers(0, len(pools.last), n)]
-    return first + " " + last
+    out: np.ndarray = first + " " + last
+    return out
 
 
 def _ssns(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -131,7 +135,8 @@ def _ssns(rng: np.random.Generator, n: int) -> np.ndarray:
     area = np.where(area == 666, 665, area)
     group = rng.integers(1, 100, n)
     serial = rng.integers(1, 10000, n)
-    return _zfill(area, 3) + "-" + _zfill(group, 2) + "-" + _zfill(serial, 4)
+    out: np.ndarray = _zfill(area, 3) + "-" + _zfill(group, 2) + "-" + _zfill(serial, 4)
+    return out
 
 
 def _phones(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -230,17 +235,6 @@ def generate_frames(sizes: Sizes, seed: int, as_of: dt.date = DEFAULT_AS_OF) -> 
     return {"dim_patients": patients, "dim_hospitals": hospitals, "dim_doctors": doctors, "fact_visits": visits}
 
 
-def contract_columns(contract: Contract, table: str) -> list[LiveColumn]:
-    return [LiveColumn(name, col.type, col.nullable) for name, col in contract.tables[table].columns.items()]
-
-
-def foreign_keys(contract: Contract, table: str, side: str = "source") -> list[tuple[list[str], str, list[str]]]:
-    name = contract.source_name if side == "source" else contract.target_name
-    return [
-        (fk.columns, name(fk.references.table), fk.references.columns) for fk in contract.tables[table].foreign_keys
-    ]
-
-
 def _stage_parquet(frame: pd.DataFrame, folder: Path) -> None:
     """pandas -> one Parquet file with pyarrow: far cheaper than shipping rows through the Py4J gateway."""
     import pyarrow as pa
@@ -296,6 +290,9 @@ def generate(
     """Generate and write the synthetic source schema the contract describes."""
     missing = [t for t in REQUIRED_TABLES if t not in contract.tables]
     if missing:
-        raise ValueError(f"the generator builds the medical.visits star schema; contract lacks {missing}")
+        raise UsageError(
+            f"the generator builds the medical.visits star schema; the contract lacks {missing}",
+            fix="generate with the packaged contract, or load your own files with `anonymizer load`",
+        )
     frames = generate_frames(sizes, seed, as_of)
     return write_source(runtime, contract, frames, scratch, progress)

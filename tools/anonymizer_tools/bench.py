@@ -64,6 +64,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from anonymizer.errors import UsageError
+
 if TYPE_CHECKING:
     from faker import Faker
     from pyspark.sql import DataFrame, SparkSession
@@ -91,7 +93,7 @@ UDF_TABLE = "dim_patients"
 SEED_INT_MAX_VALUE = 1_000_000
 SEED_INT_HALF = (SEED_INT_MAX_VALUE + 1) // 2
 SEED_DATE_DAYS = 365
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # tools/anonymizer_tools/bench.py
 
 # Targets of the issue, reported next to the numbers. (key, description, comparison, threshold)
 TARGETS: tuple[tuple[str, str, str, float], ...] = (
@@ -415,7 +417,7 @@ class Bench:
         return StepLog((lambda text: print(f"bench:   {text}", flush=True)) if self.verbose else (lambda _t: None))
 
     def generate(self, lakehouse: Path, visits: int) -> tuple[float, dict[str, int]]:
-        from anonymizer.generate import Sizes, generate
+        from anonymizer_tools.generate import Sizes, generate
 
         if lakehouse.exists():
             shutil.rmtree(lakehouse)
@@ -432,7 +434,10 @@ class Bench:
         )
         return time.perf_counter() - started, counts
 
-    def variants(self, lakehouse: Path, counts: dict[str, int], only: frozenset[str] | None = None) -> list[Variant]:
+    # One closure per timed variant, declared side by side so they share setup: a flat table, not nested logic.
+    def variants(  # noqa: C901
+        self, lakehouse: Path, counts: dict[str, int], only: frozenset[str] | None = None
+    ) -> list[Variant]:
         """The timed variants over one generated lakehouse (outputs go to ``<lakehouse>/_bench``)."""
         from anonymizer.cli import run_pipeline
         from anonymizer.engine import anonymize_table
@@ -636,7 +641,7 @@ def git_revision() -> str | None:
             ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "jobs/src"],
+            ["git", "status", "--porcelain", "--", "jobs/src", "tools"],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
@@ -688,7 +693,8 @@ def scaling(small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:
     def growth(name: str) -> float | None:
         if name not in small["results"] or name not in large["results"]:
             return None  # not timed at both scales (--scaling-core / --variants)
-        return round(large["results"][name]["seconds"] / small["results"][name]["seconds"], 3)
+        ratio: float = round(large["results"][name]["seconds"] / small["results"][name]["seconds"], 3)
+        return ratio
 
     return {
         "from_visits": small["visits"],
@@ -841,14 +847,14 @@ def _chosen_variants(text: str | None) -> frozenset[str] | None:
     chosen = frozenset(v.strip() for v in text.split(",") if v.strip())
     unknown = sorted(chosen - set(VARIANTS))
     if unknown:
-        raise ValueError(f"--variants: unknown {unknown}; choose from {', '.join(VARIANTS)}")
+        raise UsageError(f"--variants: unknown {unknown}", fix=f"choose from {', '.join(VARIANTS)}")
     return chosen
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the benchmark; writes ``--json`` and a Markdown table (``--markdown``, default next to the JSON)."""
     if args.repeats < 1 or args.visits < 1 or args.udf_rows < 1:
-        raise ValueError("--visits, --repeats and --udf-rows must be positive")
+        raise UsageError("--visits, --repeats and --udf-rows must be positive", fix="pass numbers >= 1")
     extra = list(getattr(args, "also_visits", None) or [])
     if getattr(args, "scale_10m", False):
         extra.append(TEN_MILLION)
