@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 
 from anonymizer.contract import Contract
+from anonymizer.privacy import shift_bounds_violation
 from anonymizer.runtime import Runtime
 from anonymizer.strategies import DateShiftParams
 
@@ -228,6 +229,9 @@ def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
             shifts[c] = max_days
             diff = F.datediff(F.col(f"t__{c}").cast("date"), F.col(f"s__{c}").cast("date"))
             aggs += [F.min(diff).alias(f"min__{c}"), F.max(diff).alias(f"max__{c}")]
+            # generalized after the shift (privacy section): the staged value must be G(source - [1, max_days])
+            outside = shift_bounds_violation(ctx.contract, table, c, F.col(f"t__{c}"), F.col(f"s__{c}"), max_days)
+            aggs.append(F.sum(outside.cast("long") if outside is not None else F.lit(None)).alias(f"out__{c}"))
     for c, col in spec.columns.items():
         pattern = FORMATS.get(col.strategy)
         if pattern:
@@ -258,6 +262,8 @@ def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
     for c, max_days in shifts.items():
         lo, hi = stats[f"min__{c}"], stats[f"max__{c}"]
         ok = lo is None or (lo >= -max_days and hi <= -1)
+        if stats[f"out__{c}"] is not None:  # generalized: shift then coarsen, checked as one monotone range
+            ok = int(stats[f"out__{c}"]) == 0
         ctx.add(
             Check(
                 "date_shift_in_bounds", table, c, ok, {"min_days": lo, "max_days": hi, "allowed": f"[-{max_days}, -1]"}
@@ -308,6 +314,10 @@ def check_entity_intervals(ctx: CheckContext) -> None:
                 for pc, pcol in c.tables[parent].columns.items():
                     if pcol.strategy != "date_shift" or c.entity_domain(table, cc) != c.entity_domain(parent, pc):
                         continue
+                    if c.privacy and (
+                        c.privacy.generalization_of(table, cc) or c.privacy.generalization_of(parent, pc)
+                    ):
+                        continue  # coarsened on purpose after the shift: the risk report states the utility cost
                     counts = []
                     for read in (_src, _stg):
                         ch, pa = read(ctx, table), read(ctx, parent)

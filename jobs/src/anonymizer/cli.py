@@ -16,6 +16,7 @@ from pathlib import Path
 
 from anonymizer.context import Context, Options, build_context, default_key_file
 from anonymizer.contract import ContractError
+from anonymizer.errors import AnonymizerError
 from anonymizer.pipeline import (
     EXIT_BUSY,
     EXIT_OK,
@@ -32,6 +33,7 @@ from anonymizer.pipeline import (
     rollback_after_failure,
     rollback_to_run,
 )
+from anonymizer.risk_step import risk_step
 
 
 def _opt(parser: argparse.ArgumentParser, name: str, **kwargs: object) -> None:
@@ -94,6 +96,9 @@ def _step(fn: Callable[[Context, str, StepLog], object]) -> Callable[[argparse.N
             if exc.code != EXIT_BUSY:  # this run is over; never release another run's lock
                 journal_for(ctx).release(run_id)
             raise
+        except AnonymizerError:
+            journal_for(ctx).release(run_id)
+            raise
         return EXIT_OK
 
     return run
@@ -138,6 +143,7 @@ def run_pipeline(ctx: Context, run_id: str, log: StepLog, *, allow_empty: bool =
         gate_step(ctx, run_id, log, allow_empty=allow_empty)
         anonymize_step(ctx, run_id, log)
         check_step(ctx, run_id, log)
+        risk_step(ctx, run_id, log)
         promote_step(ctx, run_id, log)
     except BaseException:
         with contextlib.suppress(StepFailed):
@@ -259,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("gate", cmd_gate, "compare the live source with the contract; exit 3 and write a suggested patch on drift")
     add("anonymize", _step(anonymize_step), "anonymize source -> staging (full rewrite)")
     add("check", _step(check_step), "check staging against source; exit 4 on any failure")
+    add("risk", _step(risk_step), "measure re-identification risk on staging; exit 9 above the contract's threshold")
     add("promote", _step(promote_step), "promote staging -> final tables, all or none")
     rb = add("rollback", cmd_rollback, "restore final tables to their versions before the last (or a given) run")
     rb.add_argument("--to-run", help="run id to undo (default: the last published run)")
@@ -317,6 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StepFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
+    except AnonymizerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -340,6 +350,10 @@ def anonymize_entry() -> int:
 
 def check_entry() -> int:
     return _entry("check")
+
+
+def risk_entry() -> int:
+    return _entry("risk")
 
 
 def promote_entry() -> int:

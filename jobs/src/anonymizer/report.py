@@ -14,6 +14,7 @@ from typing import Any
 from anonymizer import __version__
 from anonymizer.contract import Contract
 from anonymizer.journal import Event
+from anonymizer.risk_report import risk_markdown, risk_section
 
 
 def mermaid_er(contract: Contract) -> str:
@@ -59,6 +60,8 @@ def build_report(
         if "rolled_back" in by_event
         else "checks_failed"
         if "check_failed" in by_event
+        else "risk_failed"
+        if "risk_failed" in by_event
         else "gate_failed"
         if "gate_failed" in by_event
         else "incomplete"
@@ -92,6 +95,7 @@ def build_report(
         "tables": tables,
         "gate": gate.detail if gate else None,
         "checks": check.detail.get("checks", []) if check else [],
+        "risk": risk_section(events),
         "events": [{"event": e.event, "ts": str(e.ts), "table": e.table_name} for e in events],
         "er_diagram": mermaid_er(contract),
     }
@@ -123,6 +127,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         where = ".".join(p for p in (c["table"], c["column"]) if p)
         nums = ", ".join(f"{k}={v}" for k, v in c["numbers"].items())
         out.append(f"| {'✅' if c['passed'] else '❌'} | {c['name']} | {where} | {nums} |")
+    if report.get("risk"):
+        out += ["", *risk_markdown(report["risk"])]
     if report["gate"] and report["gate"]["findings"]:
         out += ["", "## Gate findings", ""]
         out += [f"- [{f['code']}] {f['table']}.{f['column'] or ''}: {f['message']}" for f in report["gate"]["findings"]]
