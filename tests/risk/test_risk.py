@@ -176,7 +176,7 @@ def test_privacy_section_is_validated_with_the_fix() -> None:
     bad = privacy(
         extra=(
             "  generalize:\n    - {column: visits.pid, to: month}\n    - {column: patients.dob, bin_width: 5}\n"
-            "  suppression:\n    max_share: 0.1\n    columns:\n      - {column: patients.dob, null: true}\n"
+            "  suppression:\n    max_share: 0.1\n    columns:\n      - {column: patients.dob, set_null: true}\n"
         )
     )
     with pytest.raises(ContractError) as err:

@@ -134,12 +134,12 @@ class Thresholds(_Model):
 
 
 class SuppressedColumn(_Model):
-    """``column`` of a suppressed subject (and of all its rows) is set to NULL (``null: true``, nullable columns
+    """``column`` of a suppressed subject (and of all its rows) is set to NULL (``set_null: true``, nullable columns
     only) or to ``value``, a marker outside the column's published range (e.g. 1900-01-01 for a date): the
     rule is public, so the marker reads as "unknown" and the risk step counts it as matching every value."""
 
     column: str = Field(pattern=_COLUMN_REF)
-    null: bool = False
+    set_null: bool = False
     value: dt.date | int | float | str | None = None
 
 
@@ -259,9 +259,13 @@ def semantic_issues(contract: Contract, privacy: Privacy) -> Iterator[tuple[tupl
                 yield ((*spath, "column"), f"'{s.column}' is not a contract column", "name an existing table.column")
                 continue
             col = contract.tables[table].columns[column]
-            if s.null == (s.value is not None):
-                yield (spath, "give exactly one of null: true or value", "null: true for nullable columns, else value")
-            elif s.null and not col.nullable:
+            if s.set_null == (s.value is not None):
+                yield (
+                    spath,
+                    "give exactly one of set_null: true or value",
+                    "set_null: true for nullable columns, else value",
+                )
+            elif s.set_null and not col.nullable:
                 yield (
                     (*spath, "null"),
                     f"{s.column} is NOT NULL: suppression cannot set it to NULL",

@@ -145,7 +145,7 @@ def _marker(contract: Contract, table: str, column: str, privacy: Privacy) -> Sp
     for s in privacy.suppression.columns:
         if s.column == f"{table}.{column}":
             sql_type = contract.tables[table].columns[column].type
-            return F.lit(None).cast(sql_type) if s.null else F.lit(s.value).cast(sql_type)
+            return F.lit(None).cast(sql_type) if s.set_null else F.lit(s.value).cast(sql_type)
     return None
 
 
@@ -280,8 +280,9 @@ def per_subject_k(frames: Frames) -> DataFrame:
         sup = F.col("__ms") & F.min("__m").over(Window.partitionBy("__s")) & F.lit(any_markers)
         d = d.withColumn("__sup", sup).drop("__ms", "__m")
         keys = sq + rq
-    # exact class: distinct subjects per published value tuple (markers form classes of their own)
-    d = _count_window(d, keys, "__exact")
+    # Window order matters for speed: the join leaves d hash-partitioned by __s, which also serves the __s and
+    # (__s, kept) windows; then one shuffle by `kept` serves both the `kept` and the `keys` windows
+    # (kept is a subset of keys). Without suppression it is one shuffle by `keys`.
     if frames.suppressible:
         # candidates a marker adds: subjects that match on the columns suppression leaves alone
         first = F.row_number().over(Window.partitionBy("__s", *kept).orderBy(F.lit(1))) == 1
@@ -289,6 +290,9 @@ def per_subject_k(frames: Frames) -> DataFrame:
         wk = Window.partitionBy(*[F.col(c) for c in kept])
         d = d.withColumn("__all", F.sum("__first").over(wk))
         d = d.withColumn("__supn", F.sum(F.col("__first") * F.col("__sup").cast("long")).over(wk))
+    # exact class: distinct subjects per published value tuple (markers form classes of their own)
+    d = _count_window(d, keys, "__exact")
+    if frames.suppressible:
         k = F.when(F.col("__sup"), F.col("__all")).otherwise(F.col("__exact") + F.col("__supn"))
     else:
         k = F.col("__exact")
@@ -401,8 +405,15 @@ def suppress(read: Reader, contract: Contract, privacy: Privacy, at_risk: DataFr
     from pyspark.sql import functions as F
 
     assert privacy.suppression is not None
-    flagged = at_risk.select(F.col("__s").alias("__flag_s"), F.lit(True).alias("__flag"))
-    flagged = F.broadcast(flagged)
+    # Materialize the (at most max_share of) subject keys: the suppressed tables are written over the very
+    # staging tables they are read from, so they must not depend on a lazy plan over those tables.
+    key_type = at_risk.schema["__s"].dataType
+    ids = [(r["__s"],) for r in at_risk.collect()]
+    spark = at_risk.sparkSession
+    from pyspark.sql.types import StructField, StructType
+
+    flagged = spark.createDataFrame(ids, StructType([StructField("__flag_s", key_type)]))
+    flagged = F.broadcast(flagged.withColumn("__flag", F.lit(True)))
     by_table: dict[str, list[str]] = {}
     for s in privacy.suppression.columns:
         table, _, column = s.column.partition(".")
@@ -428,7 +439,7 @@ def suppress(read: Reader, contract: Contract, privacy: Privacy, at_risk: DataFr
         cells += int(stats["hit"] or 0) * len(columns)
         known = privacy.known if table == subj.table else privacy.rows.known if privacy.rows else []
         total += int(stats["n"]) * max(1, len(known))
-    return Suppressed(tables, at_risk.count(), cells, total)
+    return Suppressed(tables, len(ids), cells, total)
 
 
 # ------------------------------------------------------------------------------------------------------
