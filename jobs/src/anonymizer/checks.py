@@ -262,13 +262,11 @@ def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
     for c, max_days in shifts.items():
         lo, hi = stats[f"min__{c}"], stats[f"max__{c}"]
         ok = lo is None or (lo >= -max_days and hi <= -1)
+        numbers = {"min_days": lo, "max_days": hi, "allowed": f"[-{max_days}, -1]"}
         if stats[f"out__{c}"] is not None:  # generalized: shift then coarsen, checked as one monotone range
             ok = int(stats[f"out__{c}"]) == 0
-        ctx.add(
-            Check(
-                "date_shift_in_bounds", table, c, ok, {"min_days": lo, "max_days": hi, "allowed": f"[-{max_days}, -1]"}
-            )
-        )
+            numbers.update(allowed=f"G(source - [1, {max_days}])", outside_rows=int(stats[f"out__{c}"]))
+        ctx.add(Check("date_shift_in_bounds", table, c, ok, numbers))
     for key in [k for k in stats if k.startswith("badfmt__")]:
         c = key.split("__", 1)[1]
         bad = int(stats[key] or 0)
