@@ -266,6 +266,7 @@ def per_subject_k(frames: Frames) -> DataFrame:
     from pyspark.sql import functions as F
 
     sq, rq = frames.subject_q, frames.row_q
+    xs = row_sensitive(frames)
     kept = [c for c in sq + rq if c not in frames.suppressible]
     any_markers = frames.subject_markers or frames.row_markers
     subj = frames.subjects.select("__s", F.col("__m").alias("__ms"), *sq)
@@ -276,7 +277,7 @@ def per_subject_k(frames: Frames) -> DataFrame:
     else:
         rows = frames.rows.join(subj, "__s")
         # A subject is suppressed when its own row and every one of its rows carry the markers.
-        d = rows.select("__s", "__ms", "__m", *sq, *rq).dropDuplicates()
+        d = rows.select("__s", "__ms", "__m", *sq, *rq, *xs).dropDuplicates()
         sup = F.col("__ms") & F.min("__m").over(Window.partitionBy("__s")) & F.lit(any_markers)
         d = d.withColumn("__sup", sup).drop("__ms", "__m")
         keys = sq + rq
@@ -290,19 +291,35 @@ def per_subject_k(frames: Frames) -> DataFrame:
         wk = Window.partitionBy(*[F.col(c) for c in kept])
         d = d.withColumn("__all", F.sum("__first").over(wk))
         d = d.withColumn("__supn", F.sum(F.col("__first") * F.col("__sup").cast("long")).over(wk))
-    # exact class: distinct subjects per published value tuple (markers form classes of their own)
-    d = _count_window(d, keys, "__exact")
+    # exact class: distinct subjects per published value tuple (markers form classes of their own); the
+    # sensitive values ride along in the same window (l-diversity at no extra shuffle)
+    wkeys = Window.partitionBy(*[F.col(c) for c in keys])
+    once = F.row_number().over(Window.partitionBy("__s", *keys).orderBy(F.lit(1))) == 1
+    d = d.withColumn("__once", once.cast("long")).withColumn("__exact", F.sum("__once").over(wkeys))
+    for x in xs:
+        value = F.coalesce(F.col(x).cast("string"), F.lit("\u0000null"))
+        d = d.withColumn(f"__l_{x}", F.size(F.collect_set(value).over(wkeys)))
     if frames.suppressible:
         k = F.when(F.col("__sup"), F.col("__all")).otherwise(F.col("__exact") + F.col("__supn"))
     else:
         k = F.col("__exact")
-    per = d.groupBy("__s").agg(F.min(k).alias("k"), F.max(F.col("__sup").cast("int")).alias("__sup"))
+    per = d.groupBy("__s").agg(
+        F.min(k).alias("k"),
+        F.max(F.col("__sup").cast("int")).alias("__sup"),
+        *[F.min(f"__l_{x}").alias(f"__l_{x}") for x in xs],
+    )
     if frames.rows is None:
         return per
     # subjects without rows: their subject-level class
     alone = _count_window(subj, sq, "__ks").join(per.select("__s"), "__s", "left_anti")
     alone_sup = (F.col("__ms") & F.lit(frames.subject_markers)).cast("int")
-    return per.unionByName(alone.select("__s", F.col("__ks").alias("k"), alone_sup.alias("__sup")))
+    no_l = [F.lit(None).cast("int").alias(f"__l_{x}") for x in xs]  # no rows: no row value to learn
+    return per.unionByName(alone.select("__s", F.col("__ks").alias("k"), alone_sup.alias("__sup"), *no_l))
+
+
+def row_sensitive(frames: Frames) -> list[str]:
+    """Aliases of the sensitive attributes read from the row path (computed inside :func:`per_subject_k`)."""
+    return [x.alias for x in frames.sensitive if x.level == "row"] if frames.rows is not None else []
 
 
 def _bucket(k: int) -> str:
@@ -339,29 +356,25 @@ def summarize(per: DataFrame, k_min: int) -> Measure:
     )
 
 
-def l_diversity(frames: Frames, l_min: int) -> dict[str, dict[str, Any]]:
-    """Per sensitive attribute: subjects whose class (with one of its rows) holds fewer than l_min values."""
+def l_diversity(frames: Frames, per: DataFrame, l_min: int) -> dict[str, dict[str, Any]]:
+    """Per sensitive attribute: subjects whose class (with one of its rows) holds fewer than l_min values.
+
+    Row-level attributes were counted in :func:`per_subject_k`'s class window (``__l_<alias>`` in ``per``);
+    subject-level ones take one window over the subjects here.
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     out: dict[str, dict[str, Any]] = {}
     sq = frames.subject_q
-    subj = frames.subjects.select("__s", *sq, *[x.alias for x in frames.sensitive if x.level == "subject"])
     for x in frames.sensitive:
-        if x.level == "row" and frames.rows is not None:
-            base = frames.rows.join(frames.subjects.select("__s", *sq), "__s")
-            keys = sq + frames.row_q
+        if x.alias in row_sensitive(frames):
+            lcol = per.select(F.col(f"__l_{x.alias}").alias("l")).where(F.col("l").isNotNull())
         else:
-            base, keys = subj, sq
-        value = F.coalesce(F.col(x.alias).cast("string"), F.lit("\u0000null"))
-        w = Window.partitionBy(*[F.col(c) for c in keys])
-        per = (
-            base.select("__s", *keys, value.alias("__v"))
-            .withColumn("__l", F.size(F.collect_set("__v").over(w)))
-            .groupBy("__s")
-            .agg(F.min("__l").alias("l"))
-        )
-        row = per.agg(
+            value = F.coalesce(F.col(x.alias).cast("string"), F.lit("\u0000null"))
+            w = Window.partitionBy(*[F.col(c) for c in sq])
+            lcol = frames.subjects.select(F.size(F.collect_set(value).over(w)).alias("l"))
+        row = lcol.agg(
             F.count(F.lit(1)).alias("n"),
             F.sum((F.col("l") < l_min).cast("long")).alias("below"),
             F.min("l").alias("lowest"),
@@ -378,10 +391,11 @@ def l_diversity(frames: Frames, l_min: int) -> dict[str, dict[str, Any]]:
 
 
 def measure(frames: Frames, privacy: Privacy) -> Measure:
-    per = per_subject_k(frames)
+    per = per_subject_k(frames).persist()
     result = summarize(per, privacy.thresholds.k_min)
     if frames.sensitive:
-        result.l_diversity = l_diversity(frames, privacy.thresholds.l_min)
+        result.l_diversity = l_diversity(frames, per, privacy.thresholds.l_min)
+    per.unpersist()
     return result
 
 
@@ -605,7 +619,7 @@ def assess(
     per = per_subject_k(frames).persist()
     generalized = summarize(per, privacy.thresholds.k_min)
     if frames.sensitive:
-        generalized.l_diversity = l_diversity(frames, privacy.thresholds.l_min)
+        generalized.l_diversity = l_diversity(frames, per, privacy.thresholds.l_min)
     seconds["measure"] = round(time.perf_counter() - begun, 3)
     after = generalized
     supp_info: dict[str, Any] = {"declared": privacy.suppression is not None}
