@@ -76,13 +76,15 @@ STEPS: tuple[Step, ...] = (
     Step("gate", "anonymizer-gate", (), idempotent=True, retried=False),
     Step("anonymize", "anonymizer-anonymize", ("gate",), idempotent=True),
     Step("check", "anonymizer-check", ("anonymize",), idempotent=True),
-    Step("promote", "anonymizer-promote", ("check",), idempotent=False),
+    # risk: re-identification risk on staging (exit 9 above the contract's thresholds); a no-op without `privacy`.
+    Step("risk", "anonymizer-risk", ("check",), idempotent=True),
+    Step("promote", "anonymizer-promote", ("risk",), idempotent=False),
     Step("report", "anonymizer-report", ("promote",), idempotent=True),
     # Restores from the journal, then fails the run on purpose (see the module docstring).
     Step(
         "rollback",
         "anonymizer-rollback",
-        ("gate", "anonymize", "check", "promote"),
+        ("gate", "anonymize", "check", "risk", "promote"),
         idempotent=False,
         run_if="AT_LEAST_ONE_FAILED",
     ),

@@ -15,7 +15,7 @@ import pytest
 
 from anonymizer_tools import bench
 
-VARIANT_KEYS = ("copy", "seed_baseline", "udf_baseline", "anonymize", "full_run")
+VARIANT_KEYS = ("copy", "seed_baseline", "udf_baseline", "anonymize", "risk", "full_run")
 RATIO_KEYS = ("anonymize_vs_copy", "anonymize_vs_seed", "anonymize_vs_udf", "full_run_vs_copy")
 
 
@@ -116,6 +116,7 @@ def test_targets_and_markdown_from_a_report() -> None:
         "anonymize_vs_copy_stretch": False,
         "anonymize_vs_seed": False,
         "anonymize_vs_udf": True,
+        "risk_vs_copy": False,
         "scaling": False,
         "generation_rows_per_s": False,
         "synth_seconds": True,

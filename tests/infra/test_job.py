@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.infra.conftest import SP, StackJson, only, ref, resources
 
-STEPS = ["gate", "anonymize", "check", "promote", "report", "rollback"]
+STEPS = ["gate", "anonymize", "check", "risk", "promote", "report", "rollback"]
 
 
 def _tasks(stack: StackJson) -> dict[str, dict[str, Any]]:
@@ -22,9 +22,10 @@ def test_tasks_and_their_dependencies(prod_stack: StackJson) -> None:
         "gate": [],
         "anonymize": ["gate"],
         "check": ["anonymize"],
-        "promote": ["check"],
+        "risk": ["check"],
+        "promote": ["risk"],
         "report": ["promote"],
-        "rollback": ["gate", "anonymize", "check", "promote"],
+        "rollback": ["gate", "anonymize", "check", "risk", "promote"],
     }
     assert {k: t["run_if"] for k, t in tasks.items()} == {
         **{k: "ALL_SUCCESS" for k in STEPS[:-1]},
@@ -61,7 +62,7 @@ def test_named_parameters_are_identical_for_every_task(prod_stack: StackJson) ->
 def test_retries_only_on_idempotent_steps(prod_stack: StackJson) -> None:
     """promote and rollback are not idempotent; the gate is, but drift does not heal in minutes: no retry."""
     tasks = _tasks(prod_stack)
-    for key in ("anonymize", "check", "report"):
+    for key in ("anonymize", "check", "risk", "report"):
         assert tasks[key]["max_retries"] == 2
         assert tasks[key]["min_retry_interval_millis"] == 300_000
     for key in ("gate", "promote", "rollback"):

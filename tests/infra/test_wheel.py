@@ -17,7 +17,7 @@ from infra.settings import EnvironmentConfig
 from infra.wheel import JOBS_DIR, Wheel, WheelBuildError, build_wheel
 from tests.infra.conftest import StackJson, only
 
-STEP_ENTRY_POINTS = {f"anonymizer-{s}" for s in ("gate", "anonymize", "check", "promote", "report", "rollback")}
+STEP_ENTRY_POINTS = {f"anonymizer-{s}" for s in ("gate", "anonymize", "check", "risk", "promote", "report", "rollback")}
 
 
 @pytest.fixture

@@ -83,6 +83,7 @@ VARIANTS = (
     "anonymize_udf_subset",
     "anonymize_engine",
     "anonymize",
+    "risk",
     "full_run",
 )
 SCALING_CORE = frozenset({"copy", "anonymize_engine", "anonymize"})
@@ -101,6 +102,7 @@ TARGETS: tuple[tuple[str, str, str, float], ...] = (
     ("anonymize_vs_copy_stretch", "anonymize step / plain copy <= 1.5 (stretch)", "<=", 1.5),
     ("anonymize_vs_seed", "anonymize step faster than the seed job (ratio < 1)", "<", 1.0),
     ("anonymize_vs_udf", "anonymize >= 5x the per-row UDF rate", ">=", 5.0),
+    ("risk_vs_copy", "risk step / plain copy <= 1.0", "<=", 1.0),
     ("scaling", "10x rows -> <= 11x time (anonymize step; 1.1 x the row factor)", "<=", 1.1),
     ("generation_rows_per_s", "synthetic generation >= 200k rows/s", ">=", 200_000.0),
     ("synth_seconds", "make synth <= 15 s", "<=", 15.0),
@@ -503,6 +505,28 @@ class Bench:
 
             return Variant("anonymize", run, total, setup=gate_first, teardown=release)
 
+        def risk() -> Variant:
+            from anonymizer.risk import assess
+
+            def staged_first() -> None:
+                # The risk step measures staging: anonymize it once, untimed, when no earlier variant did.
+                if not runtime.exists(contract.staging_name(tables[0])):
+                    run_id = new_run_id()
+                    gate_step(ctx, run_id, self.log())
+                    anonymize_step(ctx, run_id, self.log())
+                    journal_for(ctx).release(run_id)
+
+            def run() -> dict[str, Any]:
+                result = assess(
+                    contract,
+                    lambda t: runtime.read(contract.staging_name(t)),
+                    lambda t: runtime.read(contract.source_name(t)),
+                    log=lambda _t: None,
+                )
+                return {k: v for k, v in result.seconds.items() if k != "total"}
+
+            return Variant("risk", run, total, setup=staged_first)
+
         def full_run() -> Variant:
             def run() -> dict[str, Any]:
                 log = self.log()
@@ -525,6 +549,7 @@ class Bench:
                 "anonymize_engine", lambda df, t: anonymize_table(df, contract, t, keyring)
             ),
             "anonymize": anonymize,
+            "risk": risk,
             "full_run": full_run,
         }
         return [builders[name]() for name in VARIANTS if name in wanted]
@@ -599,6 +624,7 @@ def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
         "anonymize_vs_seed": ("anonymize", "seed_baseline", 3),
         "anonymize_vs_udf": ("udf_baseline", "anonymize", 2),
         "full_run_vs_copy": ("full_run", "copy", 3),
+        "risk_vs_copy": ("risk", "copy", 3),
         "engine_vs_copy": ("anonymize_engine", "copy", 3),
         "anonymize_vs_udf_same_rows": ("udf_baseline", "anonymize_udf_subset", 2),
     }
@@ -715,6 +741,7 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         "anonymize_vs_copy_stretch": r.get("anonymize_vs_copy"),
         "anonymize_vs_seed": r.get("anonymize_vs_seed"),
         "anonymize_vs_udf": r.get("anonymize_vs_udf"),
+        "risk_vs_copy": r.get("risk_vs_copy"),
         "scaling": growth,
         "generation_rows_per_s": report["generation"]["rows_per_s"],
         "synth_seconds": report.get("synth_seconds"),
@@ -740,7 +767,8 @@ VARIANT_LABELS = {
     "anonymize_udf_subset": "(c') our engine on the same subset",
     "anonymize_engine": "(d') our engine only + Delta write",
     "anonymize": "(d) our anonymize step",
-    "full_run": "(e) our full run (gate, anonymize, check, promote)",
+    "risk": "(f) our risk step's computation on staging (before + after + suppression)",
+    "full_run": "(e) our full run (gate, anonymize, check, risk, promote)",
 }
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 
 from anonymizer.contract import Contract
+from anonymizer.privacy import shift_bounds_violation
 from anonymizer.runtime import Runtime
 from anonymizer.strategies import STRATEGIES, CheckInput
 
@@ -216,6 +217,9 @@ def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
             shifts[c] = max_days
             diff = F.datediff(F.col(f"t__{c}").cast("date"), F.col(f"s__{c}").cast("date"))
             aggs += [F.min(diff).alias(f"min__{c}"), F.max(diff).alias(f"max__{c}")]
+            # generalized after the shift (privacy section): the staged value must be G(source - [1, max_days])
+            outside = shift_bounds_violation(ctx.contract, table, c, F.col(f"t__{c}"), F.col(f"s__{c}"), max_days)
+            aggs.append(F.sum(outside.cast("long") if outside is not None else F.lit(None)).alias(f"out__{c}"))
     for c, col in spec.columns.items():
         check = CheckInput(F.col(f"s__{c}"), F.col(f"t__{c}"), col.sql_type, col.strategy_params(), settings)
         invalid = F.coalesce(STRATEGIES[col.strategy].output_check(check), F.lit(False))
@@ -238,11 +242,11 @@ def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
     for c, max_days in shifts.items():
         lo, hi = stats[f"min__{c}"], stats[f"max__{c}"]
         ok = lo is None or (lo >= -max_days and hi <= -1)
-        ctx.add(
-            Check(
-                "date_shift_in_bounds", table, c, ok, {"min_days": lo, "max_days": hi, "allowed": f"[-{max_days}, -1]"}
-            )
-        )
+        numbers = {"min_days": lo, "max_days": hi, "allowed": f"[-{max_days}, -1]"}
+        if stats[f"out__{c}"] is not None:  # generalized: shift then coarsen, checked as one monotone range
+            ok = int(stats[f"out__{c}"]) == 0
+            numbers.update(allowed=f"G(source - [1, {max_days}])", outside_rows=int(stats[f"out__{c}"]))
+        ctx.add(Check("date_shift_in_bounds", table, c, ok, numbers))
     for key in [k for k in stats if k.startswith("badfmt__")]:
         c = key.split("__", 1)[1]
         bad = int(stats[key] or 0)
@@ -293,6 +297,10 @@ def check_entity_intervals(ctx: CheckContext) -> None:
                     shifted = STRATEGIES[pcol.strategy].shift_days is not None
                     if not shifted or c.entity_domain(table, cc) != c.entity_domain(parent, pc):
                         continue
+                    if c.privacy and (
+                        c.privacy.generalization_of(table, cc) or c.privacy.generalization_of(parent, pc)
+                    ):
+                        continue  # coarsened on purpose after the shift: the risk report states the utility cost
                     counts = []
                     for read in (_src, _stg):
                         ch, pa = read(ctx, table), read(ctx, parent)

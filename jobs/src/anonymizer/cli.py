@@ -39,6 +39,7 @@ from anonymizer.pipeline import (
     rollback_after_failure,
     rollback_to_run,
 )
+from anonymizer.risk_step import risk_step
 
 DESCRIPTION = (
     "Anonymize Unity Catalog tables as a reviewed data contract says: gate, anonymize, check, promote, "
@@ -160,6 +161,7 @@ def run_pipeline(ctx: Context, run_id: str, log: StepLog, *, allow_empty: bool =
         gate_step(ctx, run_id, log, allow_empty=allow_empty)
         anonymize_step(ctx, run_id, log)
         check_step(ctx, run_id, log)
+        risk_step(ctx, run_id, log)
         promote_step(ctx, run_id, log)
     except BaseException:
         with contextlib.suppress(RolledBack):
@@ -276,6 +278,12 @@ def _build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     )
     add("anonymize", _step(anonymize_step), "anonymize source -> staging (full rewrite)", *TASK, ROTATE)
     add("check", _step(check_step), "check staging against source; exit 4 on any failure", *TASK)
+    add(
+        "risk",
+        _step(risk_step),
+        "measure re-identification risk on staging; exit 9 above the contract's threshold",
+        *TASK,
+    )
     add("promote", _step(promote_step), "promote staging -> final tables, all or none", *TASK)
     rb = add("rollback", cmd_rollback, "restore final tables to their versions before the last (or a given) run")
     rb.add_argument("--to-run", help="run id to undo (default: the last published run)")
@@ -386,6 +394,10 @@ def anonymize_entry() -> int:
 
 def check_entry() -> int:
     return _entry("check")
+
+
+def risk_entry() -> int:
+    return _entry("risk")
 
 
 def promote_entry() -> int:

@@ -18,6 +18,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from anonymizer.domains import domain_issues
+from anonymizer.privacy import Privacy
+from anonymizer.privacy import semantic_issues as privacy_issues
 from anonymizer.sqltypes import SqlType, TypeParseError, parse_type
 from anonymizer.strategies import (
     STRATEGIES,
@@ -107,6 +109,7 @@ class Contract(BaseModel):
     target: TargetLocation
     settings: Settings = Field(default_factory=Settings)
     tables: dict[str, Table] = Field(min_length=1)
+    privacy: Privacy | None = None  # attacker model + thresholds (anonymizer.privacy, README "Re-identification risk")
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON form: comments and key order do not change it, any semantic edit does.
@@ -395,6 +398,8 @@ def _semantic_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str,
                         f"foreign key {col_name} -> {fk.references.table}.{ref_name} must use strategy 'key' on both sides",
                         "set strategy: key on both columns so the join survives",
                     )
+    if contract.privacy is not None:
+        yield from privacy_issues(contract, contract.privacy)
     for t_name, table in tables.items():
         for fk in table.foreign_keys:
             for c_name in fk.columns:

@@ -170,6 +170,7 @@ def _check_key(ctx: Context, journal: Journal, rotate_key: bool) -> str:
 
 def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
     from anonymizer.engine import anonymize_table
+    from anonymizer.privacy import generalize_staged
 
     journal = begin(ctx, run_id, log)
     _require(journal, run_id, EventName.GATE_PASSED, "anonymize")
@@ -186,7 +187,7 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
             ctx.runtime.drop(name)  # staging from an older contract: rebuild it from the contract
         ctx.runtime.create_table(name, columns)
         source = ctx.runtime.read(ctx.contract.source_name(table))
-        out = anonymize_table(source, ctx.contract, table, ctx.keyring)
+        out = generalize_staged(anonymize_table(source, ctx.contract, table, ctx.keyring), ctx.contract, table)
         ctx.runtime.overwrite(name, out, [c.name for c in columns])
         commit = ctx.runtime.last_commit(name)
         rows = commit.rows if commit.rows is not None else ctx.runtime.read(name).count()
@@ -285,6 +286,8 @@ def promote_step(
     """Staging -> final, all tables or none. ``fail_after`` (tests) raises after that many tables."""
     journal = begin(ctx, run_id, log)
     passed = _require(journal, run_id, EventName.CHECK_PASSED, "promote")
+    if ctx.contract.privacy is not None:  # the risk step may have rewritten staging (suppression)
+        passed = _require(journal, run_id, EventName.RISK_PASSED, "promote")
     _staging_matches(ctx, run_id, {k: int(v) for k, v in passed.detail["staging_versions"].items()})
     tables = ctx.contract.dependency_order()
     names = {t: _ensure_final(ctx, t) for t in tables}

@@ -16,6 +16,7 @@ from anonymizer.contract import Contract
 from anonymizer.domains import small_domain_columns
 from anonymizer.journal import Event
 from anonymizer.keys import ALGORITHM_VERSION
+from anonymizer.risk_report import risk_markdown, risk_section
 
 
 def mermaid_er(contract: Contract) -> str:
@@ -61,6 +62,8 @@ def build_report(
         if "rolled_back" in by_event
         else "checks_failed"
         if "check_failed" in by_event
+        else "risk_failed"
+        if "risk_failed" in by_event
         else "gate_failed"
         if "gate_failed" in by_event
         else "incomplete"
@@ -94,6 +97,7 @@ def build_report(
         "tables": tables,
         "gate": gate.detail if gate else None,
         "checks": check.detail.get("checks", []) if check else [],
+        "risk": risk_section(events),
         "events": [{"event": e.event, "ts": str(e.ts), "table": e.table_name} for e in events],
         "er_diagram": mermaid_er(contract),
         "algorithm_version": ALGORITHM_VERSION,
@@ -127,6 +131,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         where = ".".join(p for p in (c["table"], c["column"]) if p)
         nums = ", ".join(f"{k}={v}" for k, v in c["numbers"].items())
         out.append(f"| {'✅' if c['passed'] else '❌'} | {c['name']} | {where} | {nums} |")
+    if report.get("risk"):
+        out += ["", *risk_markdown(report["risk"])]
     if report["gate"] and report["gate"]["findings"]:
         out += ["", "## Gate findings", ""]
         out += [f"- [{f['code']}] {f['table']}.{f['column'] or ''}: {f['message']}" for f in report["gate"]["findings"]]

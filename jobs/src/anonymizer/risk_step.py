@@ -1,0 +1,98 @@
+"""The ``risk`` step: measure re-identification risk on staging, suppress if declared, gate promotion.
+
+Runs after ``check`` and before ``promote`` (inside ``anonymizer run``, or alone as ``anonymizer risk`` /
+the ``anonymizer-risk`` wheel entry with the run's id). It reads only the staged tables the check step
+verified (same run id, same Delta versions) and, for the "before generalization" histogram, the source.
+When the thresholds hold and suppression was needed, it rewrites the affected staging tables (stamped with
+the run id) and records their new versions in ``risk_passed``: promote trusts exactly those versions. When
+they do not hold it records ``risk_failed`` and raises :class:`RiskAboveThreshold` (exit 9): nothing is
+promoted and the published tables keep their Delta versions.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from anonymizer.context import Context
+from anonymizer.errors import RiskAboveThreshold
+from anonymizer.journal import EventName
+from anonymizer.pipeline import StepLog, _require, _staging_matches, begin, report_dir
+from anonymizer.risk import Assessment, assess
+
+
+def risk_step(ctx: Context, run_id: str, log: StepLog, *, before: bool = True) -> dict[str, Any] | None:
+    """Assess staging; return the recorded detail (None when the contract declares no privacy section)."""
+    contract = ctx.contract
+    if contract.privacy is None:
+        return None
+    started = time.perf_counter()
+    journal = begin(ctx, run_id, log)
+    done = journal.has(run_id, EventName.RISK_PASSED)
+    if done is not None:  # a retried task of the same run: staging may already hold the suppressed rows
+        log.line("risk: already passed for this run")
+        return dict(done.detail)
+    checked = _require(journal, run_id, EventName.CHECK_PASSED, "risk")
+    versions = {k: int(v) for k, v in checked.detail["staging_versions"].items()}
+    _staging_matches(ctx, run_id, versions)
+    runtime = ctx.runtime
+
+    def staged(table: str) -> Any:
+        return runtime.read(contract.staging_name(table))
+
+    def source(table: str) -> Any:
+        return runtime.read(contract.source_name(table))
+
+    result = assess(contract, staged, source if before else None, log=log.line)
+    if result.passed and result.suppressed_tables:
+        from anonymizer.tables import contract_columns
+
+        with runtime.commit_note(run_id):
+            for table, df in result.suppressed_tables.items():
+                name = contract.staging_name(table)
+                runtime.overwrite(name, df, [c.name for c in contract_columns(contract, table)])
+                versions[table] = runtime.last_commit(name).version
+                log.line(f"  suppressed {result.suppression.get('subjects')} subjects' quasi-identifiers in {name}")
+    detail = result.as_dict()
+    detail["staging_versions"] = versions
+    chart = _chart(ctx, run_id, result, log)
+    if chart:
+        detail["histogram_png"] = chart
+    took = log.timed("risk", started)
+    a = result.after
+    log.line(
+        f"risk: {'passed' if result.passed else 'FAILED'}: k={a.k_min_observed} (k_min {result.thresholds['k_min']}), "
+        f"{a.below_k}/{a.subjects} subjects below, average risk {a.average_risk:.4f}, "
+        f"suppressed {a.suppressed_subjects} {took:.1f} s"
+    )
+    if not result.passed:
+        journal.record(run_id, EventName.RISK_FAILED, detail=detail)
+        journal.release(run_id)
+        for reason in result.reasons:
+            log.line("  " + reason)
+        for suggestion in result.suggestions:
+            log.line("  suggested: " + suggestion)
+        raise RiskAboveThreshold(
+            "re-identification risk above the contract's threshold: "
+            + "; ".join(result.reasons)
+            + "; nothing was promoted",
+            fix=(result.suggestions[0] if result.suggestions else "coarsen the quasi-identifiers in privacy.generalize")
+            + " (full list in the run report)",
+        )
+    journal.record(run_id, EventName.RISK_PASSED, detail=detail)
+    return detail
+
+
+def _chart(ctx: Context, run_id: str, result: Assessment, log: StepLog) -> str | None:
+    from anonymizer.risk_report import write_histogram
+
+    folder = report_dir(ctx)
+    try:
+        path = write_histogram(result.as_dict(), folder / f"risk-{run_id}.png")
+    except OSError as exc:
+        log.line(f"  risk histogram not written ({exc.strerror})")
+        return None
+    if path is None:
+        log.line("  risk histogram skipped: matplotlib is not installed (pip install matplotlib)")
+        return None
+    return path.name
