@@ -16,6 +16,7 @@ from pathlib import Path
 
 from anonymizer.context import Context, Options, build_context, default_key_file
 from anonymizer.contract import ContractError
+from anonymizer.errors import AnonymizerError
 from anonymizer.pipeline import (
     EXIT_BUSY,
     EXIT_OK,
@@ -31,6 +32,7 @@ from anonymizer.pipeline import (
     report_dir,
     rollback_after_failure,
     rollback_to_run,
+    scan_step,
 )
 
 
@@ -138,6 +140,7 @@ def run_pipeline(ctx: Context, run_id: str, log: StepLog, *, allow_empty: bool =
         gate_step(ctx, run_id, log, allow_empty=allow_empty)
         anonymize_step(ctx, run_id, log)
         check_step(ctx, run_id, log)
+        scan_step(ctx, run_id, log)
         promote_step(ctx, run_id, log)
     except BaseException:
         with contextlib.suppress(StepFailed):
@@ -229,6 +232,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    from anonymizer.scan_command import scan_command
+
+    return scan_command(args, build_context(options(args)), _progress)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from anonymizer.bench import main as bench_main
 
@@ -270,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--from", dest="from_dir", required=True, help="folder with <table>.parquet|.csv files or folders")
     cl = add("classify", cmd_classify, "print a suggested contract classification for live source tables", steps=False)
     cl.add_argument("--table", help="only this source table (default: every table of the source schema)")
+    sc = add("scan", cmd_scan, "scan any table's values for identifiers; exit 10 on findings", steps=False)
+    sc.add_argument("--table", required=True, action="append", help="catalog.schema.table (repeatable)")
+    sc.add_argument("--columns", help="comma list of columns (default: every column of a scannable type)")
+    sc.add_argument("--sample-rows", type=int, help="rows sampled per table (default: the contract's setting)")
+    sc.add_argument("--no-source-values", action="store_true", help="skip the contract's source identifier join")
     add("unlock", cmd_unlock, "release a run lock left by a crashed run (after checking it is dead)", steps=False)
     bp = sub.add_parser(
         "bench",
@@ -314,6 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ContractError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except AnonymizerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
     except StepFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
