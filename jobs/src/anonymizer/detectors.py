@@ -18,9 +18,7 @@ first character and the length).
 from __future__ import annotations
 
 import re
-import sys
 import unicodedata
-from functools import cache
 
 import phonenumbers
 from stdnum import iban as std_iban
@@ -46,20 +44,28 @@ _DOB = re.compile(
 _ANY_DATE = re.compile(_DATE)
 
 
-@cache
-def _digit_map() -> dict[int, str]:
-    """Every non-ASCII Unicode decimal digit -> its ASCII digit (built once per Python worker, ~0.3 s)."""
-    table: dict[int, str] = {}
-    for cp in range(128, sys.maxunicode + 1):
+class _DigitMap(dict[int, str]):
+    """``str.translate`` table: any Unicode decimal digit -> its ASCII digit, other characters unchanged.
+
+    Filled lazily (``__missing__``), so a Python worker pays for the characters it meets, not for a scan of
+    all 1.1 million code points.
+    """
+
+    def __missing__(self, cp: int) -> str:
         ch = chr(cp)
-        if unicodedata.category(ch) == "Nd":
-            table[cp] = str(unicodedata.digit(ch))
-    return table
+        mapped = str(unicodedata.digit(ch)) if cp > 127 and unicodedata.category(ch) == "Nd" else ch
+        self[cp] = mapped
+        return mapped
+
+
+_DIGITS = _DigitMap()
 
 
 def normalize(text: str) -> str:
     """NFKC, then every Unicode decimal digit as ASCII: one form for the patterns to match."""
-    return unicodedata.normalize("NFKC", text).translate(_digit_map())
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFKC", text).translate(_DIGITS)
 
 
 def mask_digits(text: str) -> str:
