@@ -508,21 +508,16 @@ class Bench:
 
             return Variant("anonymize", run, total, setup=gate_first, teardown=release)
 
-        def content_scan() -> Variant:
-            from anonymizer.content_scan import SCANNED_FAMILIES, ScanTarget, contract_needles, scan
+        def content_scan(every_column: bool) -> Variant:
+            from anonymizer.content_scan import SCANNED_FAMILIES, ScanTarget, contract_needles, scan, scanned_columns
+
+            def columns(t: str) -> tuple[str, ...]:
+                if not every_column:
+                    return scanned_columns(contract, t)
+                return tuple(n for n, c in contract.tables[t].columns.items() if c.sql_type.family in SCANNED_FAMILIES)
 
             def run() -> dict[str, Any]:
-                targets = [
-                    ScanTarget(
-                        t,
-                        runtime.read(contract.source_name(t)),
-                        tuple(
-                            n for n, c in contract.tables[t].columns.items() if c.sql_type.family in SCANNED_FAMILIES
-                        ),
-                        counts[t],
-                    )
-                    for t in tables
-                ]
+                targets = [ScanTarget(t, runtime.read(contract.source_name(t)), columns(t), counts[t]) for t in tables]
                 needles, _ = contract_needles(runtime, contract)
                 result = scan(self.spark, targets, needles=needles, defaults=contract.settings.scan)
                 return {
