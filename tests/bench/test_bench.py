@@ -15,8 +15,8 @@ import pytest
 
 from anonymizer_tools import bench
 
-VARIANT_KEYS = ("copy", "seed_baseline", "udf_baseline", "anonymize", "risk", "full_run")
-RATIO_KEYS = ("anonymize_vs_copy", "anonymize_vs_seed", "anonymize_vs_udf", "full_run_vs_copy")
+VARIANT_KEYS = ("copy", "seed_baseline", "udf_baseline", "anonymize", "risk", "content_scan", "full_run")
+RATIO_KEYS = ("anonymize_vs_copy", "anonymize_vs_seed", "anonymize_vs_udf", "full_run_vs_copy", "scan_vs_copy")
 
 
 @pytest.mark.spark
@@ -117,6 +117,7 @@ def test_targets_and_markdown_from_a_report() -> None:
         "anonymize_vs_seed": False,
         "anonymize_vs_udf": True,
         "risk_vs_copy": False,
+        "scan_vs_copy": False,  # 2 s of scan for 1 s of copy
         "scaling": False,
         "generation_rows_per_s": False,
         "synth_seconds": True,
@@ -192,3 +193,4 @@ def test_bench_smoke(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert report["machine"]["nproc"] and report["machine"]["spark"].startswith("4.")
     # warm-up skipped and one repeat: one full run, published (the bench raises otherwise)
     assert len(calls) == 1 and report["results"]["full_run"]["parts"]["check"] > 0
+    assert report["results"]["full_run"]["parts"]["scan"] > 0  # the run scans before it promotes

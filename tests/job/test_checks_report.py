@@ -90,7 +90,7 @@ def test_report_has_numbers_and_no_key_or_pii(published_template: Lake) -> None:
     }
     for table, info in report["tables"].items():
         assert info["rows"] > 0 and info["delta_versions"]["after"] > info["delta_versions"]["before"], table
-    assert set(report["durations_seconds"]) == {"gate", "anonymize", "check", "risk", "promote"}
+    assert set(report["durations_seconds"]) == {"gate", "anonymize", "check", "risk", "scan", "promote"}
     assert "erDiagram" in md and "dim_patients ||--o{ fact_visits" in md
     assert lake.key not in report_text and lake.key not in md
     source = lake.runtime.read(lake.source("dim_patients")).limit(200).collect()

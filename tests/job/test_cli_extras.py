@@ -24,6 +24,7 @@ COMMANDS = [
     "run",
     "load",
     "classify",
+    "scan",
     "unlock",
     "bench",
 ]

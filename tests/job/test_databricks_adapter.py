@@ -45,10 +45,12 @@ class Recorder:
 
     def __init__(self, answers: dict[str, list[dict[str, Any]]] | None = None) -> None:
         self.queries: list[str] = []
+        self.args: list[dict[str, Any] | None] = []
         self.answers = answers or {}
 
-    def __call__(self, query: str) -> Rows:
+    def __call__(self, query: str, args: dict[str, Any] | None = None) -> Rows:
         self.queries.append(query)
+        self.args.append(args)
         for needle, rows in self.answers.items():
             if needle in query:
                 return Rows(rows)
@@ -83,15 +85,19 @@ def test_constraint_sql() -> None:
 
 
 def test_information_schema_queries_filter_by_schema() -> None:
+    # values are bound as named parameters, never spliced into the text
     assert column_tags_sql("medical", "visits") == (
         "SELECT table_name, column_name, tag_name, tag_value FROM `medical`.information_schema.column_tags "
-        "WHERE schema_name = 'visits'"
+        "WHERE schema_name = :schema",
+        {"schema": "visits"},
     )
-    assert "`medical`.information_schema.schema_tags WHERE schema_name = 'visits'" in schema_tags_sql(
-        "medical", "visits"
-    )
-    sql = key_constraints_sql("medical", "visits", "fact_visits")
-    assert "tc.table_name = 'fact_visits'" in sql and "referential_constraints" in sql
+    query, args = schema_tags_sql("medical", "visits")
+    assert "`medical`.information_schema.schema_tags WHERE schema_name = :schema" in query
+    assert args == {"schema": "visits"}
+    sql, args = key_constraints_sql("medical", "visits", "fact_visits")
+    assert "tc.table_name = :table" in sql and "referential_constraints" in sql
+    assert args == {"schema": "visits", "table": "fact_visits"}
+    assert "'" not in column_tags_sql("medical", "visits")[0]
     with pytest.raises(RuntimeError_):
         column_tags_sql("medical", "visits' OR 1=1 --")
 
@@ -151,6 +157,7 @@ def test_declare_keys_adds_only_missing_constraints() -> None:
     rec = Recorder({"information_schema.table_constraints": existing})
     rt = DatabricksRuntime(spark=None, sql=rec)  # type: ignore[arg-type]
     rt.declare_keys("m.v.fact_visits", ["visit_id"], [(["patient_id"], "m.v.dim_patients", ["patient_id"])])
+    assert rec.args[0] == {"schema": "v", "table": "fact_visits"}  # the constraint lookup binds its values
     alters = [q for q in rec.queries if q.startswith("ALTER")]
     assert alters == [foreign_key_sql("m.v.fact_visits", ["patient_id"], "m.v.dim_patients", ["patient_id"])]
 

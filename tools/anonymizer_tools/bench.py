@@ -28,6 +28,13 @@ Variants (all read the same source Delta tables and end with a Delta commit):
     the pipeline's anonymize step itself (:func:`anonymizer.pipeline.anonymize_step`: run lock, staging DDL,
     ``anonymize_table``, ``INSERT OVERWRITE``, commit read-back, journal), after an untimed gate of the same
     run id.
+``content_scan``
+    the run's content scan (:func:`anonymizer.content_scan.scan`): the contract's kept and generalized columns
+    (read from the source tables, which have the staging tables' sizes), sampled at ``settings.scan.sample_rows``
+    per table, plus the join against every direct-identifier source value. ``scan_vs_copy`` against ``copy``.
+``content_scan_all``
+    the worst case, what ``anonymizer scan`` does on a new source: every scannable column of every table
+    (keys included), same sampling and join. ``scan_all_vs_copy``.
 ``full_run``
     :func:`anonymizer.cli.run_pipeline` (gate -> anonymize -> check -> promote), a fresh run id per repeat and
     the same key throughout, as consecutive nightly runs would.
@@ -84,6 +91,8 @@ VARIANTS = (
     "anonymize_engine",
     "anonymize",
     "risk",
+    "content_scan",
+    "content_scan_all",
     "full_run",
 )
 SCALING_CORE = frozenset({"copy", "anonymize_engine", "anonymize"})
@@ -103,6 +112,7 @@ TARGETS: tuple[tuple[str, str, str, float], ...] = (
     ("anonymize_vs_seed", "anonymize step faster than the seed job (ratio < 1)", "<", 1.0),
     ("anonymize_vs_udf", "anonymize >= 5x the per-row UDF rate", ">=", 5.0),
     ("risk_vs_copy", "risk step / plain copy <= 1.0", "<=", 1.0),
+    ("scan_vs_copy", "content scan of the run / plain copy <= 0.5", "<=", 0.5),
     ("scaling", "10x rows -> <= 11x time (anonymize step; 1.1 x the row factor)", "<=", 1.1),
     ("generation_rows_per_s", "synthetic generation >= 200k rows/s", ">=", 200_000.0),
     ("synth_seconds", "make synth <= 15 s", "<=", 15.0),
@@ -527,6 +537,25 @@ class Bench:
 
             return Variant("risk", run, total, setup=staged_first)
 
+        def content_scan(every_column: bool) -> Variant:
+            from anonymizer.content_scan import SCANNED_FAMILIES, ScanTarget, contract_needles, scan, scanned_columns
+
+            def columns(t: str) -> tuple[str, ...]:
+                if not every_column:
+                    return scanned_columns(contract, t)
+                return tuple(n for n, c in contract.tables[t].columns.items() if c.sql_type.family in SCANNED_FAMILIES)
+
+            def run() -> dict[str, Any]:
+                targets = [ScanTarget(t, runtime.read(contract.source_name(t)), columns(t), counts[t]) for t in tables]
+                needles, _ = contract_needles(runtime, contract)
+                result = scan(self.spark, targets, needles=needles, defaults=contract.settings.scan)
+                return {
+                    "findings": len(result.findings),
+                    "sampled_values": sum(sum(c.values()) for c in result.sampled.values()),
+                }
+
+            return Variant("content_scan_all" if every_column else "content_scan", run, total)
+
         def full_run() -> Variant:
             def run() -> dict[str, Any]:
                 log = self.log()
@@ -550,6 +579,8 @@ class Bench:
             ),
             "anonymize": anonymize,
             "risk": risk,
+            "content_scan": lambda: content_scan(False),
+            "content_scan_all": lambda: content_scan(True),
             "full_run": full_run,
         }
         return [builders[name]() for name in VARIANTS if name in wanted]
@@ -626,6 +657,8 @@ def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
         "full_run_vs_copy": ("full_run", "copy", 3),
         "risk_vs_copy": ("risk", "copy", 3),
         "engine_vs_copy": ("anonymize_engine", "copy", 3),
+        "scan_vs_copy": ("content_scan", "copy", 3),
+        "scan_all_vs_copy": ("content_scan_all", "copy", 3),
         "anonymize_vs_udf_same_rows": ("udf_baseline", "anonymize_udf_subset", 2),
     }
     return {
@@ -742,6 +775,7 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         "anonymize_vs_seed": r.get("anonymize_vs_seed"),
         "anonymize_vs_udf": r.get("anonymize_vs_udf"),
         "risk_vs_copy": r.get("risk_vs_copy"),
+        "scan_vs_copy": r.get("scan_vs_copy"),
         "scaling": growth,
         "generation_rows_per_s": report["generation"]["rows_per_s"],
         "synth_seconds": report.get("synth_seconds"),
@@ -768,7 +802,9 @@ VARIANT_LABELS = {
     "anonymize_engine": "(d') our engine only + Delta write",
     "anonymize": "(d) our anonymize step",
     "risk": "(f) our risk step's computation on staging (before + after + suppression)",
-    "full_run": "(e) our full run (gate, anonymize, check, risk, promote)",
+    "full_run": "(e) our full run (gate, anonymize, check, risk, scan, promote)",
+    "content_scan": "(s) the run's content scan (kept/generalized columns, sampled, source-value join)",
+    "content_scan_all": "(s') content scan of every column of every table (worst case)",
 }
 
 

@@ -30,11 +30,44 @@ def _reason(hint: ClassifyHint, name: str, family: str, nullable: bool, in_key_m
     return hint.reason or f"name matches /{hint.pattern}/"
 
 
-def suggest(table: str, column: LiveColumn, keys: KeyMetadata, key_columns: list[str]) -> dict[str, Any]:
+# Content-scan pattern -> the strategy that replaces such a value (string columns holding only that pattern).
+_PATTERN_STRATEGY = {"ssn": "ssn", "email": "email", "phone": "phone"}
+
+
+def apply_findings(entry: dict[str, Any], family: str, nullable: bool, findings: dict[str, float]) -> str | None:
+    """Let content-scan findings (pattern -> rate) override a name-based guess; returns the reason, if any.
+
+    A column whose values are identifiers is a direct identifier whatever its name says. One pattern with a
+    dedicated strategy (a ``contact`` column full of emails) gets that strategy; mixed or free text is hashed
+    (non-null text) or withheld (nullable) until reviewed.
+    """
+    if not findings or entry.get("classification") == "key":
+        return None
+    seen = ", ".join(f"{p} {r:.1%}" for p, r in sorted(findings.items()))
+    only = next(iter(findings)) if len(findings) == 1 else None
+    entry.pop("params", None)
+    entry["classification"] = "direct_identifier"
+    if family == "string" and only in _PATTERN_STRATEGY:
+        entry["strategy"] = _PATTERN_STRATEGY[only]
+    elif nullable:
+        entry["strategy"] = "null"
+    elif family == "string":
+        entry |= {"strategy": "hash", "params": {"length": 16}}
+    else:
+        entry |= {"strategy": "generalize", "params": {"bin_width": 10}}
+    return f"content scan found {seen} of sampled values"
+
+
+def suggest(
+    table: str,
+    column: LiveColumn,
+    keys: KeyMetadata,
+    key_columns: list[str],
+    findings: dict[str, float] | None = None,
+) -> dict[str, Any]:
     """A contract entry for ``column`` with a guessed strategy; ``review`` says why it was guessed.
 
-    The guesses are the strategies' own classification hints (:mod:`anonymizer.strategies`), tried lowest
-    rank first; the registry ends with catch-all hints, so every column gets a (withholding) suggestion.
+    ``findings`` (content-scan pattern -> rate, from ``anonymizer scan``) outrank the name-based guess.
     """
     name = column.name.lower()
     family = parse_type(column.type).family
@@ -54,6 +87,7 @@ def suggest(table: str, column: LiveColumn, keys: KeyMetadata, key_columns: list
         break
     else:  # pragma: no cover - the registry's catch-all hint always matches
         raise AssertionError("no classification hint matched: the strategy registry lacks its catch-all hint")
+    reason = apply_findings(entry, family, column.nullable, findings or {}) or reason
     entry["review"] = f"SUGGESTED for {table}.{column.name} ({reason}); review before merging"
     return entry
 

@@ -38,6 +38,7 @@ from anonymizer.pipeline import (
     report_dir,
     rollback_after_failure,
     rollback_to_run,
+    scan_step,
 )
 from anonymizer.risk_step import risk_step
 
@@ -162,6 +163,7 @@ def run_pipeline(ctx: Context, run_id: str, log: StepLog, *, allow_empty: bool =
         anonymize_step(ctx, run_id, log)
         check_step(ctx, run_id, log)
         risk_step(ctx, run_id, log)
+        scan_step(ctx, run_id, log)
         promote_step(ctx, run_id, log)
     except BaseException:
         with contextlib.suppress(RolledBack):
@@ -220,6 +222,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
     ctx = build_context(options(args))
     print(suggest_contract(ctx.runtime, ctx.contract, args.table))
     return ExitCode.OK
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from anonymizer.scan_command import scan_command
+
+    return scan_command(args, build_context(options(args)), progress)
 
 
 class CommandAdder(Protocol):
@@ -298,6 +306,11 @@ def _build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     )
     cl = add("classify", cmd_classify, "print a suggested contract classification for live source tables")
     cl.add_argument("--table", help="only this source table (default: every table of the source schema)")
+    sc = add("scan", cmd_scan, "scan any table's values for identifiers; exit 10 on findings")
+    sc.add_argument("--table", required=True, action="append", help="catalog.schema.table (repeatable)")
+    sc.add_argument("--columns", help="comma list of columns (default: every column of a scannable type)")
+    sc.add_argument("--sample-rows", type=int, help="rows sampled per table (default: the contract's setting)")
+    sc.add_argument("--no-source-values", action="store_true", help="skip the contract's source identifier join")
     un = add("unlock", cmd_unlock, "release the run lock left by a crashed run (refused while its holder may live)")
     un.add_argument("--force", action="store_true", help="release even if the holder may still be alive")
     for ep in _plugins():

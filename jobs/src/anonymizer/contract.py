@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from anonymizer.domains import domain_issues
 from anonymizer.privacy import Privacy
 from anonymizer.privacy import semantic_issues as privacy_issues
+from anonymizer.scan_settings import ColumnScan, ScanDefaults
 from anonymizer.sqltypes import SqlType, TypeParseError, parse_type
 from anonymizer.strategies import (
     STRATEGIES,
@@ -58,6 +59,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     date_shift_max_days: int = Field(default=365, ge=1, le=36500)
     fail_on_source_orphans: bool = False
+    scan: ScanDefaults = Field(default_factory=ScanDefaults)  # content scan before promotion
 
 
 class Column(BaseModel):
@@ -68,6 +70,7 @@ class Column(BaseModel):
     strategy: str
     params: dict[str, Any] = Field(default_factory=dict)
     description: str | None = None
+    scan: ColumnScan | None = None  # content-scan threshold / reviewed acknowledgements for this column
 
     @property
     def sql_type(self) -> SqlType:
@@ -273,6 +276,21 @@ def _same_type(a: str, b: str) -> bool:
         return a.replace(" ", "").lower() == b.replace(" ", "").lower()
 
 
+def _scan_issues(path: tuple[Any, ...], strategy: str, scan: ColumnScan) -> Iterator[tuple[tuple[Any, ...], str, str]]:
+    """A column's ``scan`` block only makes sense where the content scan looks (keep, generalize)."""
+    from anonymizer.content_scan import SCANNED_STRATEGIES
+
+    if strategy not in SCANNED_STRATEGIES:
+        yield (
+            (*path, "scan"),
+            f"scan settings on a '{strategy}' column, which the content scan does not look at",
+            f"remove the scan block (only {', '.join(sorted(SCANNED_STRATEGIES))} columns are scanned)",
+        )
+    patterns = [a.pattern for a in scan.acknowledged]
+    if len(set(patterns)) != len(patterns):
+        yield ((*path, "scan", "acknowledged"), "a pattern is acknowledged twice", "acknowledge each pattern once")
+
+
 def _semantic_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str, str]]:
     """Cross-field rules pydantic cannot express: (path, message, fix)."""
     tables = contract.tables
@@ -314,6 +332,8 @@ def _semantic_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str,
                 )
             if col.classification == "key" and not spec.serves_key_columns:
                 yield ((*path, "strategy"), "a column classified 'key' must use strategy 'key'", "set strategy: key")
+            if col.scan is not None:
+                yield from _scan_issues(path, col.strategy, col.scan)
             for ref_param in ("unique_by", "entity"):
                 ref = getattr(params, ref_param, None) if isinstance(params, (PoolParams, DateShiftParams)) else None
                 if ref is None:

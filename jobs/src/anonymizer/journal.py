@@ -22,12 +22,13 @@ from typing import Any
 
 from anonymizer.contract import Contract
 from anonymizer.errors import Busy
-from anonymizer.runtime import LiveColumn, Runtime, sql_literal
+from anonymizer.runtime import LiveColumn, Runtime
 
 JOURNAL_TABLE = "_anonymizer_journal"
 LOCK_TABLE = "_anonymizer_lock"
 LEASE = dt.timedelta(hours=6)
 _RACE = "another run took the lock at the same moment"
+LOCK_NAME = "anonymizer"
 
 JOURNAL_COLUMNS = [
     LiveColumn("run_id", "string", False),
@@ -153,14 +154,43 @@ class Event:
     detail: dict[str, Any]
 
 
-def _lit(value: object) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    return sql_literal(str(value))
+# Column -> SQL type of its parameter marker. Every value reaches Spark as a named parameter, never as SQL
+# text: a run id like ``nightly-o'brien`` round-trips unchanged (quoting it into the text used to drop quotes).
+_PARAM_TYPES = {
+    "run_id": "STRING",
+    "event": "STRING",
+    "table": "STRING",
+    "before": "BIGINT",
+    "after": "BIGINT",
+    "contract_sha256": "STRING",
+    "key_fingerprint": "STRING",
+    "code_version": "STRING",
+    "detail": "STRING",
+}
+
+
+def _row_params(i: int, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(CAST(:run_id_0 AS STRING), ..., current_timestamp(), ...)`` and its bound values for event ``i``."""
+    values = {
+        "run_id": event["run_id"],
+        "event": event["event"],
+        "table": event.get("table"),
+        "before": event.get("before"),
+        "after": event.get("after"),
+        "contract_sha256": event.get("contract_sha256"),
+        "key_fingerprint": event.get("key_fingerprint"),
+        "code_version": event.get("code_version"),
+        "detail": json.dumps(event.get("detail") or {}, sort_keys=True, default=str),
+    }
+    for name in ("run_id", "event", "table", "contract_sha256", "key_fingerprint", "code_version"):
+        if values[name] is not None:
+            values[name] = str(values[name])
+    for name in ("before", "after"):
+        if values[name] is not None:
+            values[name] = int(values[name])
+    markers = [f"CAST(:{name}_{i} AS {_PARAM_TYPES[name]})" for name in values]
+    markers.insert(2, "current_timestamp()")
+    return f"({', '.join(markers)})", {f"{name}_{i}": v for name, v in values.items()}
 
 
 class Journal:
@@ -186,8 +216,9 @@ class Journal:
             try:
                 self.runtime.sql(
                     f"INSERT INTO {self.runtime.ref(self.lock_table)} "
-                    "SELECT 'anonymizer', NULL, NULL, NULL, NULL "
-                    f"WHERE NOT EXISTS (SELECT 1 FROM {self.runtime.ref(self.lock_table)})"
+                    "SELECT :name, NULL, NULL, NULL, NULL "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {self.runtime.ref(self.lock_table)})",
+                    {"name": LOCK_NAME},
                 )
             except Exception as exc:  # a racing first run inserted it
                 if not is_concurrent_modification(exc):
@@ -238,24 +269,13 @@ class Journal:
 
     def record_many(self, events: list[dict[str, Any]]) -> None:
         """Append several events in ONE Delta commit: they become visible together or not at all."""
-        rows = []
-        for e in events:
-            values = [
-                e["run_id"],
-                e["event"],
-                None,
-                e.get("table"),
-                e.get("before"),
-                e.get("after"),
-                e.get("contract_sha256"),
-                e.get("key_fingerprint"),
-                e.get("code_version"),
-                json.dumps(e.get("detail") or {}, sort_keys=True, default=str),
-            ]
-            literals = [_lit(v) for v in values]
-            literals[2] = "current_timestamp()"
-            rows.append(f"({', '.join(literals)})")
-        self.runtime.sql(f"INSERT INTO {self.runtime.ref(self.table)} VALUES {', '.join(rows)}")
+        rows: list[str] = []
+        args: dict[str, Any] = {}
+        for i, e in enumerate(events):
+            row, bound = _row_params(i, e)
+            rows.append(row)
+            args |= bound
+        self.runtime.sql(f"INSERT INTO {self.runtime.ref(self.table)} VALUES {', '.join(rows)}", args)
         self._cache = None
 
     def events(self, run_id: str | None = None) -> list[Event]:
@@ -353,12 +373,16 @@ class Journal:
                 fix="wait for it to finish. If it is gone, its lease expires after "
                 f"{int(LEASE.total_seconds() // 3600)} h, or release it with `anonymizer unlock`",
             )
-        condition = "holder IS NULL" if not holder else f"holder = {_lit(holder)}"
+        condition = "holder IS NULL" if not holder else "holder = :holder"
+        args: dict[str, Any] = {"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(), "name": LOCK_NAME}
+        if holder:
+            args["holder"] = holder
         try:
             result = self.runtime.sql(
-                f"UPDATE {self.runtime.ref(self.lock_table)} SET holder = {_lit(run_id)}, "
-                f"host = {_lit(socket.gethostname())}, pid = {os.getpid()}, since = current_timestamp() "
-                f"WHERE name = 'anonymizer' AND {condition}"
+                f"UPDATE {self.runtime.ref(self.lock_table)} SET holder = :run_id, "
+                "host = :host, pid = CAST(:pid AS BIGINT), since = current_timestamp() "
+                f"WHERE name = :name AND {condition}",
+                args,
             ).collect()
         except Exception as exc:
             if is_concurrent_modification(exc):
@@ -374,7 +398,8 @@ class Journal:
             return
         self.runtime.sql(
             f"UPDATE {self.runtime.ref(self.lock_table)} SET holder = NULL, host = NULL, pid = NULL, since = NULL "
-            f"WHERE name = 'anonymizer' AND holder = {_lit(run_id)}"
+            "WHERE name = :name AND holder = :run_id",
+            {"name": LOCK_NAME, "run_id": run_id},
         )
 
     def force_release(self) -> None:

@@ -27,6 +27,7 @@ from anonymizer.errors import (
     ChecksFailed,
     ExitCode,
     GateFailed,
+    IdentifiersFound,
     KeyMismatch,
     PromotionFailed,
     RolledBack,
@@ -270,6 +271,46 @@ def check_step(ctx: Context, run_id: str, log: StepLog) -> list[dict[str, Any]]:
     return as_dicts(checks)
 
 
+def scan_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, Any]:
+    """Content scan of the checked staging tables (see :mod:`anonymizer.content_scan`); stops before promotion.
+
+    Raises :class:`IdentifiersFound` (exit 10) when a column's rate of a pattern is above its threshold and the
+    contract does not acknowledge it. Findings are journaled with masked examples only.
+    """
+    from anonymizer.content_scan import scan_staging
+
+    started = time.perf_counter()
+    journal = begin(ctx, run_id, log)
+    passed = _require(journal, run_id, EventName.CHECK_PASSED, "scan")
+    versions = {k: int(v) for k, v in passed.detail["staging_versions"].items()}
+    _staging_matches(ctx, run_id, versions)
+    result = scan_staging(ctx.runtime, ctx.contract)
+    for finding in result.findings:
+        log.line("  " + finding.render())
+    blocking = result.blocking
+    took = log.timed("scan", started)
+    journal.record(
+        run_id,
+        EventName.SCAN_FAILED if blocking else EventName.SCAN_PASSED,
+        detail={"staging_versions": versions, **result.as_dict()},
+    )
+    columns = sum(len(c) for c in result.sampled.values())
+    log.line(
+        f"scan: {len(result.findings)} finding(s), {len(blocking)} blocking, {columns} column(s) sampled {took:.1f} s"
+    )
+    if blocking:
+        journal.release(run_id)
+        first = blocking[0]
+        raise IdentifiersFound(
+            f"identifiers found in {len(blocking)} column/pattern(s) about to be published, e.g. "
+            f"{first.table}.{first.column}: {first.pattern} at rate {first.rate:.4%} (example {first.example}); "
+            "nothing was promoted",
+            fix="anonymize the column in the contract (or fix its classification); if the content is intended, "
+            f"acknowledge it under tables.{first.table}.columns.{first.column}.scan.acknowledged with a reason",
+        )
+    return result.as_dict()
+
+
 def _ensure_final(ctx: Context, table: str) -> str:
     name = ctx.contract.target_name(table)
     if not ctx.runtime.exists(name):
@@ -289,6 +330,8 @@ def promote_step(
     if ctx.contract.privacy is not None:  # the risk step may have rewritten staging (suppression)
         passed = _require(journal, run_id, EventName.RISK_PASSED, "promote")
     _staging_matches(ctx, run_id, {k: int(v) for k, v in passed.detail["staging_versions"].items()})
+    if journal.has(run_id, EventName.SCAN_PASSED) is None:
+        scan_step(ctx, run_id, log)  # a job without a scan task still never promotes unscanned staging
     tables = ctx.contract.dependency_order()
     names = {t: _ensure_final(ctx, t) for t in tables}
     before = {t: ctx.runtime.version(n) for t, n in names.items()}

@@ -55,9 +55,12 @@ def build_report(
             versions[e.table_name] = {"before": e.version_before, "after": e.version_after}
     gate = by_event.get("gate_passed") or by_event.get("gate_failed")
     check = by_event.get("check_passed") or by_event.get("check_failed")
+    scan = by_event.get("scan_passed") or by_event.get("scan_failed")
     status = (
         "published"
         if "promote_commit" in by_event
+        else "identifiers_found"
+        if "scan_failed" in by_event
         else "rolled_back"
         if "rolled_back" in by_event
         else "checks_failed"
@@ -98,11 +101,47 @@ def build_report(
         "gate": gate.detail if gate else None,
         "checks": check.detail.get("checks", []) if check else [],
         "risk": risk_section(events),
+        "content_scan": content_scan_section(scan.detail) if scan else None,
         "events": [{"event": e.event, "ts": str(e.ts), "table": e.table_name} for e in events],
         "er_diagram": mermaid_er(contract),
         "algorithm_version": ALGORITHM_VERSION,
         "small_fpe_domains": [small.render() for small in small_domain_columns(contract)],
     }
+
+
+def content_scan_section(detail: dict[str, Any]) -> dict[str, Any]:
+    """The scan event's detail as reported: findings (masked examples only), sampling and the clean bound."""
+    return {
+        "findings": detail.get("findings", []),
+        "blocking": detail.get("blocking", 0),
+        "sampled": detail.get("sampled", {}),
+        "fractions": detail.get("fractions", {}),
+        "clean_bound_95": detail.get("clean_bound_95", {}),
+        "identifier_columns": detail.get("identifier_columns", []),
+    }
+
+
+def content_scan_markdown(scan: dict[str, Any] | None) -> list[str]:
+    if scan is None:
+        return []
+    out = ["", "## Content scan", ""]
+    sampled = sum(sum(cols.values()) for cols in scan["sampled"].values())
+    columns = sum(len(cols) for cols in scan["sampled"].values())
+    out.append(
+        f"{len(scan['findings'])} finding(s), {scan['blocking']} blocking; {columns} kept/generalized column(s), "
+        f"{sampled:,} sampled values; source values of {len(scan['identifier_columns'])} direct-identifier "
+        "column(s) joined. A column without findings has a true rate below 3 / (its sampled values) at 95 %."
+    )
+    if scan["findings"]:
+        out += ["", "| result | where | pattern | rate (95% upper) | sampled | example (masked) | reason |"]
+        out.append("|---|---|---|---|---:|---|---|")
+        for f in scan["findings"]:
+            result = "acknowledged" if f["acknowledged"] else "❌ blocking" if f["blocking"] else "below threshold"
+            out.append(
+                f"| {result} | {f['table']}.{f['column']} | {f['pattern']} | {f['rate']:.4%} ({f['rate_upper_95']:.4%})"
+                f" | {f['sampled']} | `{f['example']}` | {f['acknowledged'] or ''} |"
+            )
+    return out
 
 
 def to_markdown(report: dict[str, Any]) -> str:
@@ -133,6 +172,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         out.append(f"| {'✅' if c['passed'] else '❌'} | {c['name']} | {where} | {nums} |")
     if report.get("risk"):
         out += ["", *risk_markdown(report["risk"])]
+    out += content_scan_markdown(report.get("content_scan"))
     if report["gate"] and report["gate"]["findings"]:
         out += ["", "## Gate findings", ""]
         out += [f"- [{f['code']}] {f['table']}.{f['column'] or ''}: {f['message']}" for f in report["gate"]["findings"]]

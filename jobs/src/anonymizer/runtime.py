@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anonymizer.errors import UsageError
+from anonymizer.sqlident import SQL_IDENTIFIER, backticked
 from anonymizer.sqltypes import spark_type_name
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 PK_PROPERTY = "anonymizer.primary_key"
 FK_PROPERTY = "anonymizer.foreign_keys"
-_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PART = SQL_IDENTIFIER
 
 
 class RuntimeError_(UsageError):
@@ -77,12 +77,16 @@ def quote(uc_name: str) -> str:
 
 
 def sql_literal(value: str) -> str:
-    """A SQL string literal (single quotes doubled); only used for identifiers and our own metadata."""
+    """A SQL string literal, for TBLPROPERTIES only: Spark's grammar takes no parameter marker there.
+
+    Every other value goes through named parameters (:meth:`Runtime.sql` ``args``). Property keys are our
+    constants and values are validated names or JSON of validated names; escaping covers quote and backslash.
+    """
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def create_table_sql(ref: str, columns: Sequence[LiveColumn], properties: dict[str, str]) -> str:
-    cols = ", ".join(f"`{c.name}` {c.type.upper()}{'' if c.nullable else ' NOT NULL'}" for c in columns)
+    cols = ", ".join(f"{backticked(c.name)} {c.type.upper()}{'' if c.nullable else ' NOT NULL'}" for c in columns)
     props = ", ".join(f"{sql_literal(k)} = {sql_literal(v)}" for k, v in sorted(properties.items()))
     return f"CREATE TABLE IF NOT EXISTS {ref} ({cols}) USING DELTA" + (f" TBLPROPERTIES ({props})" if props else "")
 
@@ -93,39 +97,51 @@ def restore_sql(ref: str, version: int) -> str:
 
 def primary_key_sql(uc_name: str, columns: Sequence[str]) -> str:
     _, _, table = split_name(uc_name)
-    cols = ", ".join(f"`{c}`" for c in columns)
+    cols = ", ".join(backticked(c) for c in columns)
     return f"ALTER TABLE {quote(uc_name)} ADD CONSTRAINT `{table}_pk` PRIMARY KEY ({cols}) RELY"
 
 
 def foreign_key_sql(uc_name: str, columns: Sequence[str], parent: str, parent_columns: Sequence[str]) -> str:
     _, _, table = split_name(uc_name)
-    cols = ", ".join(f"`{c}`" for c in columns)
-    pcols = ", ".join(f"`{c}`" for c in parent_columns)
+    cols = ", ".join(backticked(c) for c in columns)
+    pcols = ", ".join(backticked(c) for c in parent_columns)
     name = f"{table}_{'_'.join(columns)}_fk"
     return f"ALTER TABLE {quote(uc_name)} ADD CONSTRAINT `{name}` FOREIGN KEY ({cols}) REFERENCES {quote(parent)} ({pcols})"
 
 
-def column_tags_sql(catalog: str, schema: str) -> str:
+Query = tuple[str, dict[str, Any]]  # SQL text with :named markers, and the values bound to them
+
+
+def column_tags_sql(catalog: str, schema: str) -> Query:
     """Live column tags of one schema (Databricks ``information_schema.column_tags``)."""
     split_name(f"{catalog}.{schema}.x")
     return (
         f"SELECT table_name, column_name, tag_name, tag_value FROM `{catalog}`.information_schema.column_tags "
-        f"WHERE schema_name = {sql_literal(schema)}"
+        "WHERE schema_name = :schema",
+        {"schema": schema},
     )
 
 
-def schema_tags_sql(catalog: str, schema: str) -> str:
+def schema_tags_sql(catalog: str, schema: str) -> Query:
     split_name(f"{catalog}.{schema}.x")
     return (
-        f"SELECT tag_name, tag_value FROM `{catalog}`.information_schema.schema_tags "
-        f"WHERE schema_name = {sql_literal(schema)}"
+        f"SELECT tag_name, tag_value FROM `{catalog}`.information_schema.schema_tags WHERE schema_name = :schema",
+        {"schema": schema},
     )
 
 
-def key_constraints_sql(catalog: str, schema: str, table: str) -> str:
-    """Primary and foreign key columns of one table, with the referenced table/column for FKs."""
+def table_exists_sql(catalog: str, schema: str, table: str) -> Query:
     split_name(f"{catalog}.{schema}.{table}")
     return (
+        f"SELECT 1 FROM `{catalog}`.information_schema.tables WHERE table_schema = :schema AND table_name = :table",
+        {"schema": schema, "table": table},
+    )
+
+
+def key_constraints_sql(catalog: str, schema: str, table: str) -> Query:
+    """Primary and foreign key columns of one table, with the referenced table/column for FKs."""
+    split_name(f"{catalog}.{schema}.{table}")
+    query = (
         "SELECT tc.constraint_name, tc.constraint_type, kcu.column_name, kcu.ordinal_position, "
         "kcu.position_in_unique_constraint, ccu.table_catalog AS ref_catalog, ccu.table_schema AS ref_schema, "
         "ccu.table_name AS ref_table, ccu.column_name AS ref_column "
@@ -137,9 +153,10 @@ def key_constraints_sql(catalog: str, schema: str, table: str) -> str:
         f"LEFT JOIN `{catalog}`.information_schema.key_column_usage ccu "
         "ON rc.unique_constraint_name = ccu.constraint_name AND rc.unique_constraint_schema = ccu.constraint_schema "
         "AND ccu.ordinal_position = kcu.position_in_unique_constraint "
-        f"WHERE tc.table_schema = {sql_literal(schema)} AND tc.table_name = {sql_literal(table)} "
+        "WHERE tc.table_schema = :schema AND tc.table_name = :table "
         "AND tc.constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY') ORDER BY tc.constraint_name, kcu.ordinal_position"
     )
+    return query, {"schema": schema, "table": table}
 
 
 def parse_key_constraints(rows: Iterable[dict[str, Any]]) -> KeyMetadata:
@@ -215,8 +232,9 @@ class Runtime(ABC):
     @abstractmethod
     def ensure_schema(self, catalog: str, schema: str) -> None: ...
 
-    def sql(self, query: str) -> DataFrame:
-        return self.spark.sql(query)
+    def sql(self, query: str, args: dict[str, Any] | None = None) -> DataFrame:
+        """Run one statement; every value goes in ``args`` (named ``:markers``), never into ``query``."""
+        return self.spark.sql(query, args=args) if args else self.spark.sql(query)
 
     def read(self, uc_name: str) -> DataFrame:
         return self.spark.sql(f"SELECT * FROM {self.ref(uc_name)}")
@@ -237,7 +255,7 @@ class Runtime(ABC):
         view = f"_anonymizer_src_{abs(hash(uc_name)) % 10**9}"
         df.select(*columns).createOrReplaceTempView(view)
         try:
-            cols = ", ".join(f"`{c}`" for c in columns)
+            cols = ", ".join(backticked(c) for c in columns)
             self.sql(f"INSERT OVERWRITE {self.ref(uc_name)} ({cols}) SELECT {cols} FROM {view}")
         finally:
             self.spark.catalog.dropTempView(view)
@@ -334,42 +352,37 @@ class DatabricksRuntime(Runtime):
 
     name = "databricks"
 
-    def __init__(self, spark: SparkSession, sql: Callable[[str], Any] | None = None) -> None:
+    def __init__(self, spark: SparkSession, sql: Callable[..., Any] | None = None) -> None:
         super().__init__(spark)
         self._sql_override = sql
 
-    def sql(self, query: str) -> DataFrame:
+    def sql(self, query: str, args: dict[str, Any] | None = None) -> DataFrame:
         if self._sql_override is not None:
-            result: DataFrame = self._sql_override(query)
+            result: DataFrame = self._sql_override(query, args) if args else self._sql_override(query)
             return result
-        return self.spark.sql(query)
+        return self.spark.sql(query, args=args) if args else self.spark.sql(query)
 
-    def _rows(self, query: str) -> list[dict[str, Any]]:
-        return [r.asDict() if hasattr(r, "asDict") else dict(r) for r in self.sql(query).collect()]
+    def _rows(self, query: str, args: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return [r.asDict() if hasattr(r, "asDict") else dict(r) for r in self.sql(query, args).collect()]
 
     def ref(self, uc_name: str) -> str:
         return quote(uc_name)
 
     def exists(self, uc_name: str) -> bool:
-        catalog, schema, table = split_name(uc_name)
-        rows = self._rows(
-            f"SELECT 1 FROM `{catalog}`.information_schema.tables WHERE table_schema = {sql_literal(schema)} "
-            f"AND table_name = {sql_literal(table)}"
-        )
-        return bool(rows)
+        return bool(self._rows(*table_exists_sql(*split_name(uc_name))))
 
     def ensure_schema(self, catalog: str, schema: str) -> None:
         # Schemas are created and governed by the stack; the job only checks they are there.
         split_name(f"{catalog}.{schema}.x")
 
     def column_tags(self, catalog: str, schema: str) -> dict[tuple[str, str], dict[str, str]]:
-        return parse_tags(self._rows(column_tags_sql(catalog, schema)))
+        return parse_tags(self._rows(*column_tags_sql(catalog, schema)))
 
     def schema_tags(self, catalog: str, schema: str) -> dict[str, str]:
-        return {r["tag_name"]: r["tag_value"] or "" for r in self._rows(schema_tags_sql(catalog, schema))}
+        return {r["tag_name"]: r["tag_value"] or "" for r in self._rows(*schema_tags_sql(catalog, schema))}
 
     def key_metadata(self, uc_name: str) -> KeyMetadata:
-        return parse_key_constraints(self._rows(key_constraints_sql(*split_name(uc_name))))
+        return parse_key_constraints(self._rows(*key_constraints_sql(*split_name(uc_name))))
 
     def declare_keys(
         self, uc_name: str, primary_key: Sequence[str], foreign_keys: Sequence[tuple[Sequence[str], str, Sequence[str]]]

@@ -1,0 +1,72 @@
+"""Values reach Spark as named parameters: quotes and backslashes round-trip unchanged through the journal.
+
+Quoting values into SQL text used to change them (Spark reads ``'o''brien'`` as ``obrien``), so a run id
+``nightly-o'brien`` locked itself out. Identifiers are validated against one pattern before they reach SQL.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from anonymizer.contract import load_contract, packaged_contract_path
+from anonymizer.journal import Journal
+from anonymizer.sqlident import UnsafeIdentifier, backticked, identifier
+
+from .conftest import Lake
+
+QUOTED_RUN = "nightly-o'brien"
+QUOTED_VALUE = "it's a \"quoted\" value with a backslash \\ and ''doubled'' quotes; DROP TABLE x --"
+
+
+def test_quoted_values_round_trip_through_journal_and_lock(lake: Lake) -> None:
+    journal = Journal(lake.runtime, load_contract())
+    assert journal.acquire(QUOTED_RUN) is None
+    assert journal.lock_holder()["holder"] == QUOTED_RUN
+    journal.record(
+        QUOTED_RUN,
+        "run_started",
+        table=QUOTED_VALUE,
+        before=7,
+        contract_sha256=QUOTED_VALUE,
+        code_version=QUOTED_VALUE,
+        detail={"reason": QUOTED_VALUE},
+    )
+    journal.refresh()
+    (event,) = journal.events(QUOTED_RUN)
+    assert (event.run_id, event.table_name, event.contract_sha256, event.code_version) == (
+        QUOTED_RUN,
+        QUOTED_VALUE,
+        QUOTED_VALUE,
+        QUOTED_VALUE,
+    )
+    assert event.version_before == 7 and event.version_after is None
+    assert event.detail == {"reason": QUOTED_VALUE}
+    journal.release(QUOTED_RUN)
+    assert journal.lock_holder()["holder"] is None
+
+
+def test_run_with_quoted_run_id_and_contract_value_publishes(lake: Lake, tmp_path: pytest.TempPathFactory) -> None:
+    doc = yaml.safe_load(packaged_contract_path().read_text())
+    reason = "Public job title from a closed list; it's \"safe\" to keep (o'brien's review)."
+    doc["tables"]["dim_doctors"]["columns"]["specialization"]["params"]["reason"] = reason
+    contract = tmp_path / "quoted.yaml"  # type: ignore[operator]
+    contract.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert lake.cli("run", "--run-id", QUOTED_RUN, "--contract", str(contract)) == 0
+    journal = Journal(lake.runtime, load_contract())
+    events = journal.events(QUOTED_RUN)
+    assert events and {e.run_id for e in events} == {QUOTED_RUN}
+    assert journal.last_committed().run_id == QUOTED_RUN  # type: ignore[union-attr]
+    report = json.loads((lake.root / "reports" / f"run-{QUOTED_RUN}.json").read_text())
+    assert report["status"] == "published" and report["run_id"] == QUOTED_RUN
+
+
+@pytest.mark.parametrize("bad", ["a b", "a`b", "a'b", "a.b", "1a", "", "a;--", "é"])
+def test_identifiers_are_validated_before_sql(bad: str) -> None:
+    with pytest.raises(UnsafeIdentifier):
+        identifier(bad)
+    with pytest.raises(UnsafeIdentifier):
+        backticked(bad)
+    assert backticked("notes_2") == "`notes_2`"
