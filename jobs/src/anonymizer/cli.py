@@ -16,6 +16,7 @@ from pathlib import Path
 
 from anonymizer.context import Context, Options, build_context, default_key_file
 from anonymizer.contract import ContractError
+from anonymizer.errors import AnonymizerError
 from anonymizer.pipeline import (
     EXIT_BUSY,
     EXIT_OK,
@@ -54,6 +55,7 @@ def common(parser: argparse.ArgumentParser, *, steps: bool = True) -> None:
         _opt(parser, "report-dir", help="where reports and the suggested contract patch go")
         _opt(parser, "rotate-key", action="store_true", help="allow a key different from the last published run's")
         _opt(parser, "allow-empty", action="store_true", help="do not fail the gate on an empty source table")
+        _opt(parser, "as-of", help="run date YYYY-MM-DD for release windows (default: today in UTC)")
 
 
 def options(args: argparse.Namespace) -> Options:
@@ -168,6 +170,8 @@ def _print_table_counts(ctx: Context, side: str) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from anonymizer.demo import print_samples
     from anonymizer.keys import ensure_key_file
+    from anonymizer.release import summary as release_summary
+    from anonymizer.retention import summary as retention_summary
 
     opts = options(args)
     ctx = build_context(opts)
@@ -187,6 +191,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     checks = report["checks"]
     assert isinstance(checks, list)
     _progress(f"checks: {sum(1 for c in checks if c['passed'])}/{len(checks)} passed; status {report['status']}")
+    for line in release_summary(report.get("release")) + retention_summary(report.get("retention")):  # type: ignore[arg-type]
+        _progress(line)
     print_samples(ctx, _progress)
     return EXIT_OK
 
@@ -315,6 +321,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except StepFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except AnonymizerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
     except ValueError as exc:

@@ -39,6 +39,7 @@ class Options:
     run_id: str | None = None
     report_dir: str | None = None
     rotate_key: bool = False
+    as_of: str | None = None  # run date YYYY-MM-DD for release windows (default: today, UTC)
     extra: dict[str, object] = field(default_factory=dict)
 
 

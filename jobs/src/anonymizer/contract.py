@@ -18,6 +18,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from anonymizer.release import ReleaseRule
+from anonymizer.release import contract_issues as release_issues
+from anonymizer.retention import Retention
 from anonymizer.sqltypes import SqlType, TypeParseError, parse_type
 from anonymizer.strategies import (
     STRATEGIES,
@@ -45,6 +48,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     date_shift_max_days: int = Field(default=365, ge=1, le=36500)
     fail_on_source_orphans: bool = False
+    retention: Retention = Field(default_factory=Retention)  # history and erasure (anonymizer.retention)
 
 
 class Column(BaseModel):
@@ -83,6 +87,7 @@ class Table(BaseModel):
     primary_key: list[str] = Field(min_length=1)
     foreign_keys: list[ForeignKey] = Field(default_factory=list)
     columns: dict[str, Column] = Field(min_length=1)
+    release: ReleaseRule | None = None  # release window for event rows (anonymizer.release)
 
 
 class Contract(BaseModel):
@@ -377,6 +382,7 @@ def _semantic_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str,
                         f"foreign key {col_name} -> {fk.references.table}.{ref_name} must use strategy 'key' on both sides",
                         "set strategy: key on both columns so the join survives",
                     )
+    yield from release_issues(contract)
     for t_name, table in tables.items():
         for fk in table.foreign_keys:
             for c_name in fk.columns:

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from anonymizer import __version__
+from anonymizer import __version__, release, retention
 from anonymizer.contract import Contract
 from anonymizer.journal import Event
 
@@ -94,6 +94,8 @@ def build_report(
         "checks": check.detail.get("checks", []) if check else [],
         "events": [{"event": e.event, "ts": str(e.ts), "table": e.table_name} for e in events],
         "er_diagram": mermaid_er(contract),
+        "release": release.report_section(contract, events),
+        "retention": retention.report_section(contract, events),
     }
 
 
@@ -126,6 +128,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     if report["gate"] and report["gate"]["findings"]:
         out += ["", "## Gate findings", ""]
         out += [f"- [{f['code']}] {f['table']}.{f['column'] or ''}: {f['message']}" for f in report["gate"]["findings"]]
+    out += release.markdown(report.get("release")) + retention.markdown(report.get("retention"))
     out += ["", "## Data model", "", "```mermaid", report["er_diagram"], "```", ""]
     return "\n".join(out)
 
