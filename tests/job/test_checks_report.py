@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from pyspark.sql import functions as F
 
-from anonymizer.checks import CheckContext, run_checks
+from anonymizer.checks import run_checks
 from anonymizer.context import Context, Options, build_context
 from anonymizer.contract import load_contract
-from anonymizer.pipeline import StepLog, anonymize_step, gate_step, key_aligner
+from anonymizer.pipeline import StepLog, anonymize_step, check_context, gate_step, key_aligner
 
 from .conftest import Lake
 
@@ -31,7 +31,7 @@ def staged(lake: Lake) -> Iterator[Context]:
 
 
 def _failed(ctx: Context) -> dict[tuple[str, str, str | None], dict[str, Any]]:
-    checks = run_checks(CheckContext(ctx.runtime, ctx.contract, key_aligner(ctx)))
+    checks = run_checks(check_context(ctx, "staged"))  # as the check step builds it (release plan included)
     return {(c.name, c.table, c.column): c.numbers for c in checks if not c.passed}
 
 
@@ -90,7 +90,7 @@ def test_report_has_numbers_and_no_key_or_pii(published_template: Lake) -> None:
     }
     for table, info in report["tables"].items():
         assert info["rows"] > 0 and info["delta_versions"]["after"] > info["delta_versions"]["before"], table
-    assert set(report["durations_seconds"]) == {"gate", "anonymize", "check", "risk", "scan", "promote"}
+    assert set(report["durations_seconds"]) == {"gate", "anonymize", "check", "risk", "scan", "promote", "vacuum"}
     assert "erDiagram" in md and "dim_patients ||--o{ fact_visits" in md
     assert lake.key not in report_text and lake.key not in md
     source = lake.runtime.read(lake.source("dim_patients")).limit(200).collect()

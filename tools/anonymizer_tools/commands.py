@@ -76,6 +76,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     checks = report["checks"]
     assert isinstance(checks, list)
     progress(f"checks: {sum(1 for c in checks if c['passed'])}/{len(checks)} passed; status {report['status']}")
+    from anonymizer.release import summary as release_summary
+    from anonymizer.retention import summary as retention_summary
+
+    for line in release_summary(report.get("release")) + retention_summary(report.get("retention")):  # type: ignore[arg-type]
+        progress(line)
     print_samples(ctx, progress)
     return ExitCode.OK
 

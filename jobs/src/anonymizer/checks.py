@@ -64,13 +64,18 @@ class CheckContext:
     contract: Contract
     anonymize_keys: Callable[[DataFrame, str], DataFrame]  # source df -> source df + anonymized PK columns
     results: list[Check] = field(default_factory=list)
+    # Source df -> the rows staging should hold (release windows withhold recent events); None = all rows.
+    source_filter: Callable[[DataFrame, str], DataFrame] | None = None
+    # Further checks run after the built-in ones (e.g. anonymizer.release.check_release).
+    extra_checks: list[Callable[[CheckContext], None]] = field(default_factory=list)
 
     def add(self, check: Check) -> None:
         self.results.append(check)
 
 
 def _src(ctx: CheckContext, table: str) -> DataFrame:
-    return ctx.runtime.read(ctx.contract.source_name(table))
+    df = ctx.runtime.read(ctx.contract.source_name(table))
+    return ctx.source_filter(df, table) if ctx.source_filter else df
 
 
 def _stg(ctx: CheckContext, table: str) -> DataFrame:
@@ -351,14 +356,22 @@ def check_seed_validation(ctx: CheckContext) -> None:
     if not all(t in c.tables for t in needed.values()):
         return
     refs = {}
+    views = []
     for short, table in needed.items():
         refs[f"src_{short}"] = ctx.runtime.ref(c.source_name(table))
         refs[f"stg_{short}"] = ctx.runtime.ref(c.staging_name(table))
+        if ctx.source_filter:  # compare with the source rows staging should hold
+            views.append(f"_anonymizer_released_{short}")
+            _src(ctx, table).createOrReplaceTempView(views[-1])
+            refs[f"src_{short}"] = views[-1]
     try:
         ctx.runtime.sql(SEED_VALIDATION.format(**refs)).collect()
         ctx.add(Check("seed_validate_results", "*", None, True, {"assertions": 2}))
     except Exception as exc:
         ctx.add(Check("seed_validate_results", "*", None, False, {"assertions": 2}, str(exc).splitlines()[0][:300]))
+    finally:
+        for view in views:
+            ctx.runtime.spark.catalog.dropTempView(view)
 
 
 def run_checks(ctx: CheckContext) -> list[Check]:
@@ -381,6 +394,8 @@ def run_checks(ctx: CheckContext) -> list[Check]:
     ctx.results.sort(key=lambda c: order.index(c.table))
     check_entity_intervals(ctx)
     check_seed_validation(ctx)
+    for extra in ctx.extra_checks:
+        extra(ctx)
     return ctx.results
 
 

@@ -55,6 +55,7 @@ RUN_ID = "run-id"
 REPORT = "report-dir"
 ROTATE = "rotate-key"
 EMPTY = "allow-empty"
+AS_OF = "as-of"  # the run date that decides which event rows are released (anonymizer.release)
 TASK = (KEY, RUN_ID, REPORT)  # the named parameters the Databricks job passes to every task
 
 
@@ -86,6 +87,8 @@ def add_group(parser: argparse.ArgumentParser, group: str) -> None:
         _opt(parser, "rotate-key", action="store_true", help="allow a key different from the last published run's")
     elif group == EMPTY:
         _opt(parser, "allow-empty", action="store_true", help="do not fail the gate on an empty source table")
+    elif group == AS_OF:
+        _opt(parser, "as-of", help="run date YYYY-MM-DD for release windows (default: today in UTC)")
     else:
         raise ValueError(f"unknown option group {group!r}")
 
@@ -284,7 +287,7 @@ def _build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
         *TASK,
         EMPTY,
     )
-    add("anonymize", _step(anonymize_step), "anonymize source -> staging (full rewrite)", *TASK, ROTATE)
+    add("anonymize", _step(anonymize_step), "anonymize source -> staging (full rewrite)", *TASK, ROTATE, AS_OF)
     add("check", _step(check_step), "check staging against source; exit 4 on any failure", *TASK)
     add(
         "risk",
@@ -299,10 +302,11 @@ def _build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     add(
         "run",
         cmd_run,
-        "gate -> anonymize -> check -> promote in one process, rollback on failure",
+        "gate -> anonymize -> check -> risk -> scan -> promote in one process, rollback on failure",
         *TASK,
         ROTATE,
         EMPTY,
+        AS_OF,
     )
     cl = add("classify", cmd_classify, "print a suggested contract classification for live source tables")
     cl.add_argument("--table", help="only this source table (default: every table of the source schema)")

@@ -48,6 +48,7 @@ class Options:
     report_dir: str | None = None
     rotate_key: bool = False
     allow_empty: bool = False
+    as_of: str | None = None  # run date YYYY-MM-DD for release windows (default: today, UTC)
 
     def __post_init__(self) -> None:
         if self.run_id is not None:

@@ -20,6 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from anonymizer.domains import domain_issues
 from anonymizer.privacy import Privacy
 from anonymizer.privacy import semantic_issues as privacy_issues
+from anonymizer.release import ReleaseRule
+from anonymizer.release import contract_issues as release_issues
+from anonymizer.retention import Retention
 from anonymizer.scan_settings import ColumnScan, ScanDefaults
 from anonymizer.sqltypes import SqlType, TypeParseError, parse_type
 from anonymizer.strategies import (
@@ -60,6 +63,7 @@ class Settings(BaseModel):
     date_shift_max_days: int = Field(default=365, ge=1, le=36500)
     fail_on_source_orphans: bool = False
     scan: ScanDefaults = Field(default_factory=ScanDefaults)  # content scan before promotion
+    retention: Retention = Field(default_factory=Retention)  # history and erasure (anonymizer.retention)
 
 
 class Column(BaseModel):
@@ -99,6 +103,7 @@ class Table(BaseModel):
     primary_key: list[str] = Field(min_length=1)
     foreign_keys: list[ForeignKey] = Field(default_factory=list)
     columns: dict[str, Column] = Field(min_length=1)
+    release: ReleaseRule | None = None  # release window for event rows (anonymizer.release)
 
 
 class Contract(BaseModel):
@@ -420,6 +425,7 @@ def _semantic_issues(contract: Contract) -> Iterator[tuple[tuple[Any, ...], str,
                     )
     if contract.privacy is not None:
         yield from privacy_issues(contract, contract.privacy)
+    yield from release_issues(contract)
     for t_name, table in tables.items():
         for fk in table.foreign_keys:
             for c_name in fk.columns:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anonymizer import __version__
+from anonymizer import __version__, release, retention
 from anonymizer.checks import CheckContext, as_dicts, run_checks
 from anonymizer.context import Context
 from anonymizer.errors import (
@@ -179,6 +179,7 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
     versions: dict[str, int] = {}
     done_lock = threading.Lock()
     started = time.perf_counter()
+    as_of = release.run_date(ctx.opts.as_of)
 
     def one(table: str) -> None:
         begun = time.perf_counter()
@@ -187,8 +188,12 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
         if ctx.runtime.exists(name) and ctx.runtime.columns(name) != columns:
             ctx.runtime.drop(name)  # staging from an older contract: rebuild it from the contract
         ctx.runtime.create_table(name, columns)
+        retention.apply_properties(ctx.runtime, name, ctx.contract.settings.retention)
         source = ctx.runtime.read(ctx.contract.source_name(table))
-        out = generalize_staged(anonymize_table(source, ctx.contract, table, ctx.keyring), ctx.contract, table)
+        out = anonymize_table(source, ctx.contract, table, ctx.keyring)
+        out = release.publishable(out, ctx.contract, table, as_of)  # withhold events still in the window
+        # generalize after the release filter: membership depends on the exact shifted date, never a coarsened one
+        out = generalize_staged(out, ctx.contract, table)
         ctx.runtime.overwrite(name, out, [c.name for c in columns])
         commit = ctx.runtime.last_commit(name)
         rows = commit.rows if commit.rows is not None else ctx.runtime.read(name).count()
@@ -201,7 +206,13 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
     with ctx.runtime.commit_note(run_id):
         in_parallel(one, ctx.contract.dependency_order())
     log.timed("anonymize", started)
-    journal.record(run_id, EventName.ANONYMIZED, key_fingerprint=fingerprint, detail={"staging_versions": versions})
+    release_plan = release.plan(ctx.contract, as_of)
+    journal.record(
+        run_id,
+        EventName.ANONYMIZED,
+        key_fingerprint=fingerprint,
+        detail={"staging_versions": versions, "release": release_plan},
+    )
     return versions
 
 
@@ -252,7 +263,7 @@ def check_step(ctx: Context, run_id: str, log: StepLog) -> list[dict[str, Any]]:
     versions = {k: int(v) for k, v in anonymized.detail["staging_versions"].items()}
     _staging_matches(ctx, run_id, versions)
     fault_point("check")
-    checks = run_checks(CheckContext(ctx.runtime, ctx.contract, key_aligner(ctx)))
+    checks = run_checks(check_context(ctx, run_id))
     for check in checks:
         if not check.passed:
             log.line("  " + check.render())
@@ -311,6 +322,13 @@ def scan_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, Any]:
     return result.as_dict()
 
 
+def check_context(ctx: Context, run_id: str) -> CheckContext:
+    """The checks' context for a run: source rows compared per the release plan its anonymize step recorded."""
+    anonymized = journal_for(ctx).has(run_id, EventName.ANONYMIZED)
+    plan = anonymized.detail.get("release") if anonymized else None
+    return release.attach(CheckContext(ctx.runtime, ctx.contract, key_aligner(ctx)), ctx.keyring, plan)
+
+
 def _ensure_final(ctx: Context, table: str) -> str:
     name = ctx.contract.target_name(table)
     if not ctx.runtime.exists(name):
@@ -334,6 +352,8 @@ def promote_step(
         scan_step(ctx, run_id, log)  # a job without a scan task still never promotes unscanned staging
     tables = ctx.contract.dependency_order()
     names = {t: _ensure_final(ctx, t) for t in tables}
+    for n in names.values():
+        retention.apply_properties(ctx.runtime, n, ctx.contract.settings.retention)
     before = {t: ctx.runtime.version(n) for t, n in names.items()}
     # One commit: the versions to restore become durable together with the intent to promote.
     journal.record_many(
@@ -377,6 +397,9 @@ def promote_step(
             )
         ]
     )
+    started = time.perf_counter()
+    retention.vacuum_after_promote(ctx.runtime, ctx.contract, journal, run_id, log.line)
+    log.timed("vacuum", started)
     journal.release(run_id)
     return done
 
@@ -421,6 +444,7 @@ def rollback_to_run(ctx: Context, run_id: str | None, log: StepLog) -> dict[str,
         raise UsageError(
             f"run {target} has no recorded promotion; nothing to roll back", fix="pass --to-run with a published run id"
         )
+    retention.ensure_rollback_possible(journal.events(), target, ctx.contract.settings.retention)
     lock_id = f"rollback-{new_run_id()}"
     try:
         journal.acquire(lock_id)

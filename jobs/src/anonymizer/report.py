@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from anonymizer import __version__
+from anonymizer import __version__, release, retention
 from anonymizer.contract import Contract
 from anonymizer.domains import small_domain_columns
 from anonymizer.journal import Event
@@ -106,6 +106,8 @@ def build_report(
         "er_diagram": mermaid_er(contract),
         "algorithm_version": ALGORITHM_VERSION,
         "small_fpe_domains": [small.render() for small in small_domain_columns(contract)],
+        "release": release.report_section(contract, events),
+        "retention": retention.report_section(contract, events),
     }
 
 
@@ -179,6 +181,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     if report.get("small_fpe_domains"):  # key columns below NIST SP 800-38G's 10^6 values, acknowledged
         out += ["", "## Small FPE domains (acknowledged in the contract)", ""]
         out += [f"- {line}" for line in report["small_fpe_domains"]]
+    out += release.markdown(report.get("release")) + retention.markdown(report.get("retention"))
     out += ["", "## Data model", "", "```mermaid", report["er_diagram"], "```", ""]
     return "\n".join(out)
 

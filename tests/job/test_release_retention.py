@@ -1,0 +1,227 @@
+"""Release windows and erasure, end to end on real Spark + Delta (issue 13 items 1 and 2).
+
+The oracle for "which rows should be published" is the engine itself: ``anonymize_table`` over the *whole*
+source gives every row's shifted date (released or not), independently of the release module's filter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pyspark.sql import functions as F
+
+from anonymizer.checks import CheckContext, run_checks
+from anonymizer.context import Options, build_context
+from anonymizer.contract import load_contract, packaged_contract_path
+from anonymizer.engine import anonymize_table
+from anonymizer.journal import Journal
+from anonymizer.keys import Keyring
+from anonymizer.pipeline import key_aligner
+from anonymizer.release import attach
+from anonymizer.retention import DELETED_FILE_RETENTION, LOG_RETENTION
+
+from .conftest import Lake
+
+VISITS = "fact_visits"
+
+
+def _shifted(lake: Lake) -> dict[int, dt.date]:
+    """Anonymized visit_id -> shifted visit_date for every source visit (released or not)."""
+    c = load_contract()
+    src = lake.runtime.read(c.source_name(VISITS))
+    anon = anonymize_table(src, c, VISITS, Keyring.from_text(lake.key))
+    return {r["visit_id"]: r["visit_date"] for r in anon.select("visit_id", "visit_date").collect()}
+
+
+def _published(lake: Lake) -> set[int]:
+    return {r[0] for r in lake.runtime.read(lake.target(VISITS)).select("visit_id").collect()}
+
+
+def _report(lake: Lake, run_id: str) -> dict[str, Any]:
+    return json.loads((lake.root / "reports" / f"run-{run_id}.json").read_text())
+
+
+def test_rows_appear_exactly_when_their_shifted_date_crosses_the_line(lake: Lake) -> None:
+    before = _shifted(lake)
+    # Pick the run date D so that some existing visits sit exactly on the line of D+1 (shifted date X).
+    counts: dict[dt.date, int] = {}
+    for d in before.values():
+        counts[d] = counts.get(d, 0) + 1
+    middle = sorted(counts)[len(counts) // 2 :]
+    x = max(middle[:60], key=lambda d: counts[d])  # a well-populated day in the middle of the range
+    day = x - dt.timedelta(days=1) + dt.timedelta(days=365)
+    assert lake.cli("run", "--run-id", "day-d", "--as-of", day.isoformat()) == 0
+    published_d = _published(lake)
+    assert published_d == {v for v, s in before.items() if s <= x - dt.timedelta(days=1)}
+
+    # Between the runs production records new visits: some happened since the last run (true date D+1),
+    # some arrive late (true dates long past).
+    rt, c = lake.runtime, load_contract()
+    ref = rt.ref(c.source_name(VISITS))
+    top, hospital = rt.sql(f"SELECT max(visit_id), min(hospital_id) FROM {ref}").collect()[0]
+    patients = [r[0] for r in rt.sql(f"SELECT DISTINCT patient_id FROM {ref} ORDER BY 1 LIMIT 20").collect()]
+    recent = day + dt.timedelta(days=1)
+    rows = [(top + 1 + i, p, hospital, recent) for i, p in enumerate(patients)]
+    rows += [(top + 101 + i, p, hospital, x - dt.timedelta(days=400 + i)) for i, p in enumerate(patients)]
+    values = ", ".join(f"({v}, {p}, {h}, NULL, DATE'{d.isoformat()}')" for v, p, h, d in rows)
+    rt.sql(f"INSERT INTO {ref} VALUES {values}")
+
+    after = _shifted(lake)
+    new_ids = set(after) - set(before)
+    assert len(new_ids) == len(rows)
+    assert lake.cli("run", "--run-id", "day-d1", "--as-of", recent.isoformat()) == 0
+    published_d1 = _published(lake)
+
+    # Membership is a function of the shifted date alone: exactly the rows with shifted date <= D+1 - 365.
+    assert published_d1 == {v for v, s in after.items() if s <= x}
+    appeared = published_d1 - published_d
+    crossed = {v for v, s in before.items() if s == x}
+    late = {v for v in new_ids if after[v] <= x}
+    assert crossed and late  # both kinds of appearance happen in this scenario
+    assert appeared == crossed | late
+    assert published_d <= published_d1  # nothing published is withdrawn by time passing
+
+    report = _report(lake, "day-d1")
+    assert report["release"]["as_of"] == recent.isoformat()
+    entry = report["release"]["tables"][VISITS]
+    assert entry["cutoff"] == x.isoformat() and entry["published_rows"] == len(published_d1)
+    assert entry["withheld_source_rows"] == len(after) - len(published_d1)
+    names = {(ch["name"], ch["table"]): ch for ch in report["checks"]}
+    window = names[("release_window", VISITS)]
+    assert window["passed"] and window["numbers"]["latest_published"] <= x.isoformat()
+    assert names[("release_membership", VISITS)]["passed"]
+    md = (lake.root / "reports" / "run-day-d1.md").read_text()
+    assert "## Release windows" in md and "## History and erasure" in md
+    journal = Journal(rt, c)
+    assert journal.has("day-d1", "anonymized").detail["release"]["as_of"] == recent.isoformat()
+
+
+def test_release_checks_fail_when_staging_holds_unreleased_rows(lake: Lake) -> None:
+    """Staging written for a later run date, checked against an earlier one: the checks must refuse it."""
+    import os
+
+    os.environ["ANONYMIZER_KEY"] = lake.key
+    try:
+        ctx = build_context(Options(lakehouse=str(lake.root), as_of="2026-11-29"))
+        from anonymizer.pipeline import StepLog, anonymize_step, gate_step
+
+        gate_step(ctx, "later", StepLog(lambda _: None))
+        anonymize_step(ctx, "later", StepLog(lambda _: None))
+        earlier = {"as_of": "2026-09-01", "tables": {VISITS: {"date": "visit_date"}}}
+        check_ctx = attach(CheckContext(ctx.runtime, ctx.contract, key_aligner(ctx)), ctx.keyring, earlier)
+        failed = {(ch.name, ch.table): ch.numbers for ch in run_checks(check_ctx) if not ch.passed}
+    finally:
+        os.environ.pop("ANONYMIZER_KEY", None)
+    window = failed[("release_window", VISITS)]
+    assert window["published_after_cutoff"] > 0 and window["cutoff"] == "2025-09-01"
+    membership = failed[("release_membership", VISITS)]
+    assert membership["published_rows"] > membership["released_source_rows"]
+    assert ("row_count_equal", VISITS) in failed  # the existing checks compare with the released subset
+
+
+def _short_retention_contract(tmp_path: Path) -> Path:
+    data = yaml.safe_load(packaged_contract_path().read_text())
+    data["settings"]["retention"] = {"deleted_file_retention_hours": 0, "log_retention_hours": 0}
+    path = tmp_path / "short-retention.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _data_files(table_dir: Path) -> list[Path]:
+    return sorted(p for p in table_dir.rglob("*.parquet") if "_delta_log" not in p.parts)
+
+
+def test_erased_patient_leaves_every_readable_version_and_every_file(lake: Lake, tmp_path: Path) -> None:
+    """Right to erasure with 0-hour retention (production uses 168 h: readers of an old snapshot and
+    rollback need the files for that long). 0 h stands in for "the window has passed"."""
+    contract_file = str(_short_retention_contract(tmp_path))
+    rt, c = lake.runtime, load_contract()
+    keyring = Keyring.from_text(lake.key)
+    src_patients = rt.read(c.source_name("dim_patients"))
+    victim = src_patients.agg(F.min("patient_id")).collect()[0][0]
+    anon = anonymize_table(src_patients.where(F.col("patient_id") == victim), c, "dim_patients", keyring).collect()[0]
+    pseudonym_id, pseudonym_name = anon["patient_id"], anon["name"]
+    target = rt.read(lake.target("dim_patients"))
+    assert target.where(F.col("patient_id") == pseudonym_id).count() == 1  # published before the erasure
+
+    assert lake.cli("run", "--contract", contract_file, "--run-id", "short-1") == 0
+    for table in c.tables:
+        for name in (c.target_name(table), c.staging_name(table)):
+            props = rt.properties(name)
+            assert props[DELETED_FILE_RETENTION] == "interval 0 hours", name
+            assert props[LOG_RETENTION] == "interval 0 hours", name
+
+    # Production erases the patient (visits first: the gate would see orphans otherwise).
+    rt.sql(f"DELETE FROM {rt.ref(c.source_name(VISITS))} WHERE patient_id = {victim}")
+    rt.sql(f"DELETE FROM {rt.ref(c.source_name('dim_patients'))} WHERE patient_id = {victim}")
+    assert lake.cli("run", "--contract", contract_file, "--run-id", "short-2") == 0
+
+    unreadable = 0
+    for table in c.tables:
+        for name in (c.target_name(table), c.staging_name(table)):
+            history = rt.sql(f"DESCRIBE HISTORY {rt.ref(name)}").select("version").collect()
+            for (version,) in history:
+                try:
+                    rows = rt.sql(f"SELECT * FROM {rt.ref(name)} VERSION AS OF {version}")
+                    if "patient_id" in rows.columns:
+                        assert rows.where(F.col("patient_id") == pseudonym_id).count() == 0, (name, version)
+                    if table == "dim_patients":
+                        assert rows.where(F.col("name") == pseudonym_name).count() == 0, (name, version)
+                except AssertionError:
+                    raise
+                except Exception as exc:  # files of that version are vacuumed: it cannot be read any more
+                    assert any(m in str(exc) for m in ("not exist", "FileNotFound", "FILE_NOT_EXIST")), str(exc)[:300]
+                    unreadable += 1
+            # Physically: every remaining data file of the table, read directly, lacks the patient.
+            files = _data_files(rt.path(name))
+            current = {Path(p).name for p in rt.read(name).inputFiles()}
+            assert {f.name for f in files} == current, name  # old data files are gone
+            if table in ("dim_patients", VISITS) and files:
+                raw = rt.spark.read.parquet(*[str(f) for f in files])
+                assert raw.where(F.col("patient_id") == pseudonym_id).count() == 0, name
+    assert unreadable > 0  # the pre-erasure versions exist in the log but cannot be read
+
+    report = _report(lake, "short-2")
+    assert report["retention"]["vacuum"]["ok"] and report["retention"]["vacuum"]["retain_hours"] == 0
+    assert "within 0 days" in report["retention"]["guarantee"]
+
+    # Rollback needs the vacuumed files: it is refused with the reason instead of failing half-way.
+    assert lake.cli("rollback", "--contract", contract_file, "--to-run", "short-2") == 2
+    assert rt.read(lake.target("dim_patients")).where(F.col("patient_id") == pseudonym_id).count() == 0
+
+
+def test_rollback_keeps_working_within_the_window(lake: Lake) -> None:
+    """Default retention (168 h): the vacuum after a run keeps the versions rollback needs."""
+    c = load_contract()
+    before = lake.runtime.read(lake.target("dim_patients")).count()
+    lake.runtime.sql(f"DELETE FROM {lake.runtime.ref(c.source_name(VISITS))} WHERE patient_id <= 3")
+    lake.runtime.sql(f"DELETE FROM {lake.runtime.ref(c.source_name('dim_patients'))} WHERE patient_id <= 3")
+    assert lake.cli("run", "--run-id", "second") == 0
+    assert lake.runtime.read(lake.target("dim_patients")).count() == before - 3
+    report = _report(lake, "second")
+    assert report["retention"]["vacuum"]["ok"] and report["retention"]["vacuum"]["retain_hours"] == 168
+    assert lake.cli("rollback", "--to-run", "second") == 0
+    assert lake.runtime.read(lake.target("dim_patients")).count() == before
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t["fact_visits"].update(release={"date": "visit_id"}), "not date_shift"),
+        (lambda t: t["fact_visits"].update(release={"date": "when"}), "is not a column of fact_visits"),
+        (lambda t: t["dim_patients"].update(release={"date": "dob"}), "referenced by foreign keys"),
+    ],
+)
+def test_contract_refuses_bad_release_rules(edit: Any, message: str, tmp_path: Path) -> None:
+    from anonymizer.contract import ContractError, parse_contract
+
+    data = yaml.safe_load(packaged_contract_path().read_text())
+    edit(data["tables"])
+    with pytest.raises(ContractError) as err:
+        parse_contract(yaml.safe_dump(data, sort_keys=False), "c.yaml")
+    assert any(message in i.message for i in err.value.issues), err.value
