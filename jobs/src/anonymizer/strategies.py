@@ -778,3 +778,35 @@ def fit_problem(strategy: str, sql_type: SqlType, nullable: bool, params: _Param
         allowed = sorted(n for n, s in STRATEGIES.items() if sql_type.family in s.families)
         return f"strategy '{strategy}' does not fit type {sql_type}; strategies for it: {', '.join(allowed)}"
     return spec.fit(sql_type, nullable, params) if spec.fit is not None else None
+
+
+# ------------------------------------------------------------------------------------------------------
+# content-scan findings -> a suggested strategy (classify reads this; strategy names live only here)
+# ------------------------------------------------------------------------------------------------------
+
+# Content-scan pattern -> the strategy that replaces such a value (string columns holding only that pattern).
+_PATTERN_STRATEGY = {"ssn": "ssn", "email": "email", "phone": "phone"}
+
+
+def apply_findings(entry: dict[str, Any], family: str, nullable: bool, findings: dict[str, float]) -> str | None:
+    """Let content-scan findings (pattern -> rate) override a name-based guess; returns the reason, if any.
+
+    A column whose values are identifiers is a direct identifier whatever its name says. One pattern with a
+    dedicated strategy (a ``contact`` column full of emails) gets that strategy; mixed or free text is hashed
+    (non-null text) or withheld (nullable) until reviewed.
+    """
+    if not findings or entry.get("classification") == "key":
+        return None
+    seen = ", ".join(f"{p} {r:.1%}" for p, r in sorted(findings.items()))
+    only = next(iter(findings)) if len(findings) == 1 else None
+    entry.pop("params", None)
+    entry["classification"] = "direct_identifier"
+    if family == "string" and only in _PATTERN_STRATEGY:
+        entry["strategy"] = _PATTERN_STRATEGY[only]
+    elif nullable:
+        entry["strategy"] = "null"
+    elif family == "string":
+        entry |= {"strategy": "hash", "params": {"length": 16}}
+    else:
+        entry |= {"strategy": "generalize", "params": {"bin_width": 10}}
+    return f"content scan found {seen} of sampled values"
