@@ -282,6 +282,20 @@ def check_step(ctx: Context, run_id: str, log: StepLog) -> list[dict[str, Any]]:
     return as_dicts(checks)
 
 
+def _vetted_staging(ctx: Context, journal: Journal, run_id: str, step: str) -> dict[str, int]:
+    """Staging versions the run's checks (and, with a privacy section, its risk step) passed; refuse any other.
+
+    Why the risk step's: its suppression rewrites staging after the checks, so the versions to trust are the
+    ones it recorded.
+    """
+    passed = _require(journal, run_id, EventName.CHECK_PASSED, step)
+    if ctx.contract.privacy is not None:
+        passed = _require(journal, run_id, EventName.RISK_PASSED, step)
+    versions = {k: int(v) for k, v in passed.detail["staging_versions"].items()}
+    _staging_matches(ctx, run_id, versions)
+    return versions
+
+
 def scan_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, Any]:
     """Content scan of the checked staging tables (see :mod:`anonymizer.content_scan`); stops before promotion.
 
@@ -292,9 +306,7 @@ def scan_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, Any]:
 
     started = time.perf_counter()
     journal = begin(ctx, run_id, log)
-    passed = _require(journal, run_id, EventName.CHECK_PASSED, "scan")
-    versions = {k: int(v) for k, v in passed.detail["staging_versions"].items()}
-    _staging_matches(ctx, run_id, versions)
+    versions = _vetted_staging(ctx, journal, run_id, "scan")
     result = scan_staging(ctx.runtime, ctx.contract)
     for finding in result.findings:
         log.line("  " + finding.render())
@@ -344,10 +356,7 @@ def promote_step(
 ) -> dict[str, tuple[int, int]]:
     """Staging -> final, all tables or none. ``fail_after`` (tests) raises after that many tables."""
     journal = begin(ctx, run_id, log)
-    passed = _require(journal, run_id, EventName.CHECK_PASSED, "promote")
-    if ctx.contract.privacy is not None:  # the risk step may have rewritten staging (suppression)
-        passed = _require(journal, run_id, EventName.RISK_PASSED, "promote")
-    _staging_matches(ctx, run_id, {k: int(v) for k, v in passed.detail["staging_versions"].items()})
+    _vetted_staging(ctx, journal, run_id, "promote")
     if journal.has(run_id, EventName.SCAN_PASSED) is None:
         scan_step(ctx, run_id, log)  # a job without a scan task still never promotes unscanned staging
     tables = ctx.contract.dependency_order()
