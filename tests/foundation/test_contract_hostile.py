@@ -11,18 +11,9 @@ import yaml
 from anonymizer.contract import ContractError, load_contract, packaged_contract_path, parse_contract
 from anonymizer.errors import ExitCode, UsageError
 from anonymizer.validation import IDENTIFIER, MAX_DEPTH
+from tests.foundation.test_contract import _error, _line_of
 
 EXAMPLE = packaged_contract_path().read_text()
-
-
-def _error(text: str) -> ContractError:
-    with pytest.raises(ContractError) as info:
-        parse_contract(text, "contract.yaml")
-    return info.value
-
-
-def _line_of(text: str, needle: str) -> int:
-    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
 
 
 def test_contract_error_is_a_usage_error_with_exit_code_2() -> None:
