@@ -26,6 +26,11 @@ def snapshot(lake: Lake) -> dict[str, list[tuple[object, ...]]]:
     return {t: lake.rows(lake.target(t)) for t in TABLES}
 
 
+def _run_id(point: str) -> str:
+    """The killed run's id: fault points hold ':', which run ids may not."""
+    return "killed-" + point.replace(":", "-")
+
+
 def _kill_at(lake: Lake, point: str, tmp_path: Path) -> None:
     """Start `anonymizer run` in a child process, wait until it reaches ``point``, kill -9 it."""
     marker = tmp_path / "reached"
@@ -38,7 +43,7 @@ def _kill_at(lake: Lake, point: str, tmp_path: Path) -> None:
     )
     # The child gets a new source so that, had it finished, the final tables would differ from now.
     child = subprocess.Popen(
-        [sys.executable, "-m", "anonymizer.cli", "run", "--lakehouse", str(lake.root), "--run-id", f"killed-{point}"],
+        [sys.executable, "-m", "anonymizer.cli", "run", "--lakehouse", str(lake.root), "--run-id", _run_id(point)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -74,7 +79,7 @@ def test_kill_9_then_next_run_recovers(
     _change_source(lake)
     _kill_at(lake, point, tmp_path)
     journal = Journal(lake.runtime, load_contract())
-    assert journal.lock_holder()["holder"] == f"killed-{point}", "the killed run should still hold the lock"
+    assert journal.lock_holder()["holder"] == _run_id(point), "the killed run should still hold the lock"
     if point.startswith("promote"):
         # Two tables were overwritten, two were not: exactly the mixed state recovery must undo.
         now = lake.final_versions()
@@ -86,7 +91,7 @@ def test_kill_9_then_next_run_recovers(
     assert snapshot(lake) == old, "after recovery the final tables must be the complete old snapshot"
     if point.startswith("promote"):
         assert "recovered medical_anonymized.visits" in out
-    for step in ("anonymize", "check", "promote"):  # the rest of the same run, as later job tasks would
+    for step in ("anonymize", "check", "risk", "promote"):  # the rest of the same run, as later job tasks would
         assert lake.cli(step, "--run-id", "after-crash") == 0, step
     new = snapshot(lake)
     changed = [t for t in TABLES if new[t] != old[t]]
@@ -96,6 +101,7 @@ def test_kill_9_then_next_run_recovers(
 def test_promotion_failing_half_way_restores_every_table(lake: Lake) -> None:
     from anonymizer.context import Options, build_context
     from anonymizer.pipeline import anonymize_step, check_step, gate_step, promote_step
+    from anonymizer.risk_step import risk_step
 
     old = snapshot(lake)
     versions = lake.final_versions()
@@ -107,6 +113,7 @@ def test_promotion_failing_half_way_restores_every_table(lake: Lake) -> None:
         gate_step(ctx, "half", log)
         anonymize_step(ctx, "half", log)
         check_step(ctx, "half", log)
+        risk_step(ctx, "half", log)
         with pytest.raises(StepFailed) as info:
             promote_step(ctx, "half", log, fail_after=2)
     finally:
@@ -137,7 +144,7 @@ def test_leftover_staging_is_never_promoted(lake: Lake, capsys: pytest.CaptureFi
 
 
 def test_steps_as_separate_invocations_share_the_run_id(lake: Lake) -> None:
-    for step in ("gate", "anonymize", "check", "promote", "report"):
+    for step in ("gate", "anonymize", "check", "risk", "promote", "report"):
         assert lake.cli(step, "--run-id", "tasks") == 0, step
     assert (lake.root / "reports" / "run-tasks.md").exists()
 

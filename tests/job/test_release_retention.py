@@ -102,7 +102,10 @@ def test_rows_appear_exactly_when_their_shifted_date_crosses_the_line(lake: Lake
 
 
 def test_release_checks_fail_when_staging_holds_unreleased_rows(lake: Lake) -> None:
-    """Staging written for a later run date, checked against an earlier one: the checks must refuse it."""
+    """Staging written for a later run date, checked against an earlier one: the checks must refuse it.
+
+    The contract coarsens visit_date to the year, so the window check compares with G(cutoff) (a year
+    earlier here) and membership is the exact guard."""
     import os
 
     os.environ["ANONYMIZER_KEY"] = lake.key
@@ -112,13 +115,14 @@ def test_release_checks_fail_when_staging_holds_unreleased_rows(lake: Lake) -> N
 
         gate_step(ctx, "later", StepLog(lambda _: None))
         anonymize_step(ctx, "later", StepLog(lambda _: None))
-        earlier = {"as_of": "2026-09-01", "tables": {VISITS: {"date": "visit_date"}}}
+        earlier = {"as_of": "2025-09-01", "tables": {VISITS: {"date": "visit_date"}}}
         check_ctx = attach(CheckContext(ctx.runtime, ctx.contract, key_aligner(ctx)), ctx.keyring, earlier)
         failed = {(ch.name, ch.table): ch.numbers for ch in run_checks(check_ctx) if not ch.passed}
     finally:
         os.environ.pop("ANONYMIZER_KEY", None)
     window = failed[("release_window", VISITS)]
-    assert window["published_after_cutoff"] > 0 and window["cutoff"] == "2025-09-01"
+    assert window["cutoff"] == "2024-09-01" and window["compared_with"] == "2024-01-01"
+    assert window["published_after_cutoff"] > 0 and window["latest_published"] > "2024-12-31"
     membership = failed[("release_membership", VISITS)]
     assert membership["published_rows"] > membership["released_source_rows"]
     assert ("row_count_equal", VISITS) in failed  # the existing checks compare with the released subset

@@ -13,6 +13,7 @@ import yaml
 
 from anonymizer.contract import load_contract, packaged_contract_path
 from anonymizer.journal import Journal
+from anonymizer.pipeline import EXIT_USAGE
 from anonymizer.sqlident import UnsafeIdentifier, backticked, identifier
 
 from .conftest import Lake
@@ -48,19 +49,28 @@ def test_quoted_values_round_trip_through_journal_and_lock(lake: Lake) -> None:
     assert journal.lock_holder()["holder"] is None
 
 
-def test_run_with_quoted_run_id_and_contract_value_publishes(lake: Lake, tmp_path: pytest.TempPathFactory) -> None:
+def test_run_with_quoted_contract_value_publishes_and_quoted_run_id_is_refused(
+    lake: Lake, tmp_path: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI refuses a quoted run id before anything locks (it could be a path or break a report name);
+    the journal itself still round-trips one (above). A quoted contract value publishes unchanged."""
     doc = yaml.safe_load(packaged_contract_path().read_text())
     reason = "Public job title from a closed list; it's \"safe\" to keep (o'brien's review)."
     doc["tables"]["dim_doctors"]["columns"]["specialization"]["params"]["reason"] = reason
     contract = tmp_path / "quoted.yaml"  # type: ignore[operator]
     contract.write_text(yaml.safe_dump(doc, sort_keys=False))
-    assert lake.cli("run", "--run-id", QUOTED_RUN, "--contract", str(contract)) == 0
     journal = Journal(lake.runtime, load_contract())
-    events = journal.events(QUOTED_RUN)
-    assert events and {e.run_id for e in events} == {QUOTED_RUN}
-    assert journal.last_committed().run_id == QUOTED_RUN  # type: ignore[union-attr]
-    report = json.loads((lake.root / "reports" / f"run-{QUOTED_RUN}.json").read_text())
-    assert report["status"] == "published" and report["run_id"] == QUOTED_RUN
+    before = journal.last_committed()
+    assert lake.cli("run", "--run-id", QUOTED_RUN, "--contract", str(contract)) == EXIT_USAGE
+    assert "is not a valid run id" in capsys.readouterr().err
+    journal.refresh()
+    assert journal.events(QUOTED_RUN) == [] and journal.lock_holder()["holder"] is None
+    assert journal.last_committed() == before
+    assert lake.cli("run", "--run-id", "nightly-obrien", "--contract", str(contract)) == 0
+    journal.refresh()
+    assert journal.last_committed().run_id == "nightly-obrien"  # type: ignore[union-attr]
+    report = json.loads((lake.root / "reports" / "run-nightly-obrien.json").read_text())
+    assert report["status"] == "published" and report["run_id"] == "nightly-obrien"
 
 
 @pytest.mark.parametrize("bad", ["a b", "a`b", "a'b", "a.b", "1a", "", "a;--", "é"])
