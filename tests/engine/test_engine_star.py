@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from anonymizer.contract import Contract, load_contract
-from anonymizer.engine import anonymize_table, anonymized_schema_ok, schema_differences
+from anonymizer.engine import anonymize_table, anonymized_schema_ok, schema_differences, with_anonymized_keys
 from anonymizer.keys import Keyring
 from anonymizer.transforms import key_integers
 
@@ -241,3 +241,32 @@ def test_two_runs_are_identical_and_another_key_changes_every_value(
             kind = "date" if column.strategy == "date_shift" else "other"
             limit = chance[kind](int(both.sum()))
             assert same <= limit, f"{table}.{name}: {same} values unchanged by a different key"
+
+
+def _reshuffled_on_every_read(star: Star, table: str) -> Any:
+    """``table`` whose row order and partitioning change every time Spark evaluates it (as file listing,
+    task retries and adaptive coalescing can on a cluster): no exchange, so nothing can be reused."""
+    import random
+
+    def shuffle(rows: Any) -> Any:
+        batch = list(rows)
+        random.shuffle(batch)
+        return iter(batch)
+
+    df = star.read(table)
+    rdd = df.rdd.repartition(random.randint(2, 6)).mapPartitions(shuffle)
+    return star.spark.createDataFrame(rdd, df.schema)
+
+
+def test_row_pairing_holds_whatever_order_each_read_returns(star: Star) -> None:
+    """The checks pair source and staged rows through the anonymized key computed next to each source row.
+    The old pairing (row ids generated on two separate reads) pairs wrong rows here."""
+    contract = star.contract
+    for table in ("fact_visits", "dim_patients"):
+        (pk,) = contract.tables[table].primary_key
+        paired = with_anonymized_keys(_reshuffled_on_every_read(star, table), contract, table, KEY_A)
+        got = paired.select(pk, f"__anon_{pk}").toPandas().sort_values(pk, ignore_index=True)
+        assert len(got) == len(star.source[table]) and got[pk].is_unique
+        oracle = _map_key(contract, table, pk, got[pk])
+        assert (got[f"__anon_{pk}"].astype("int64") == oracle.astype("int64")).all(), table
+        assert paired.columns == [*star.read(table).columns, f"__anon_{pk}"]

@@ -66,6 +66,7 @@ __all__ = [
     "prf_strings",
     "prf_u64",
     "schema_differences",
+    "with_anonymized_keys",
 ]
 
 
@@ -153,6 +154,22 @@ def anonymize_table(df: DataFrame, contract: Contract, table: str, keyring: Keyr
     Lazy: nothing runs until the caller writes or collects. Deterministic: the same data, contract and key
     give the same output, whatever the partitioning.
     """
+    return df.select(*_anonymized_columns(df, contract, table, keyring))
+
+
+def with_anonymized_keys(df: DataFrame, contract: Contract, table: str, keyring: Keyring) -> DataFrame:
+    """``df`` plus ``__anon_<pk>`` columns: each row's own anonymized primary key, as staging holds it.
+
+    Why in the same projection: the checks pair every source row with its staged row through this key. Two
+    separate scans joined on generated row ids pair rows correctly only when both scans happen to split and
+    order the data alike; one projection pairs each key with its own row by construction.
+    """
+    exprs = dict(zip(df.columns, _anonymized_columns(df, contract, table, keyring), strict=True))
+    return df.select("*", *[exprs[c].alias(f"__anon_{c}") for c in contract.tables[table].primary_key])
+
+
+def _anonymized_columns(df: DataFrame, contract: Contract, table: str, keyring: Keyring) -> list[SparkColumn]:
+    """One output expression per input column, in order (see the module's design rules)."""
     from pyspark.sql import functions as F
 
     if not isinstance(keyring, Keyring):
@@ -174,7 +191,7 @@ def anonymize_table(df: DataFrame, contract: Contract, table: str, keyring: Keyr
                     expr, F.raise_error(F.lit(message)).cast(field.dataType), _default_literal(field.dataType)
                 )
         exprs.append(expr.alias(field.name, metadata=dict(field.metadata or {})))
-    return df.select(*exprs)
+    return exprs
 
 
 def schema_differences(expected: StructType, actual: StructType) -> list[str]:

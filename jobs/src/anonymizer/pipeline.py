@@ -238,20 +238,10 @@ def _staging_matches(ctx: Context, run_id: str, versions: dict[str, int]) -> Non
 
 def key_aligner(ctx: Context) -> Callable[[Any, str], Any]:
     """Source df -> source df plus ``__anon_<pk>`` columns, using the anonymize step's own key transform."""
-    from anonymizer.engine import anonymize_table
+    from anonymizer.engine import with_anonymized_keys
 
     def align(df: Any, table: str) -> Any:
-        from pyspark.sql import functions as F
-
-        pk = ctx.contract.tables[table].primary_key
-        anon = anonymize_table(df, ctx.contract, table, ctx.keyring)
-        keyed = df.select("*", *[F.col(c).alias(f"__orig_{c}") for c in pk])
-        # anonymize_table is a per-row projection, so both sides share row identity through the original PK.
-        pairs = anon.select(*[F.col(c).alias(f"__anon_{c}") for c in pk]).withColumn(
-            "__rid", F.monotonically_increasing_id()
-        )
-        base = keyed.withColumn("__rid", F.monotonically_increasing_id())
-        return base.join(pairs, "__rid").drop("__rid", *[f"__orig_{c}" for c in pk])
+        return with_anonymized_keys(df, ctx.contract, table, ctx.keyring)
 
     return align
 
