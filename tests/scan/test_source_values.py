@@ -1,0 +1,55 @@
+"""Source-value matching of the content scan, on real Spark: what counts as a source value inside a cell.
+
+A cell matches when it equals a source identifier (after normalization: case, punctuation, spacing) or holds a
+whole multi-token identifier as consecutive tokens; one token of a name, or a value under four characters,
+never matches on its own. The broadcast and the shuffle join of the needle probe must agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from anonymizer.content_scan import ScanTarget, identifier_values, scan
+from anonymizer.scan_settings import ScanDefaults
+
+NAMES = ["Mary-Jane O'Neil", "Ito", "Smithson", "Anne Marie Van Dyke", "Jo Li"]
+SSNS = ["123-45-6789"]
+CELLS = {  # cell -> is it a source value?
+    "MARY JANE  o neil": True,  # equal after normalization
+    "seen by mary-jane o'neil today": True,  # two-token needle inside free text
+    "smithson": True,  # one-token needle, whole cell
+    "smithson was here": False,  # one token inside text: never (common words would match)
+    "Mary went home": False,  # first token of a name only
+    "ref anne marie van dyke ward": True,  # four-token needle inside
+    "anne marie van": False,  # a prefix of a needle is not the needle
+    "ito": False,  # under four characters
+    "jo li": True,  # two short tokens, five characters: a needle, and the whole cell equals it
+    "ssn 123 45 6789 filed": True,  # normalized punctuation, three-token needle inside
+    "routine check": False,
+}
+
+
+@pytest.mark.parametrize("broadcast_keys", [2_000_000, 0])
+def test_source_values_inside_cells(spark: Any, broadcast_keys: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import anonymizer.content_scan as content_scan
+
+    monkeypatch.setattr(content_scan, "BROADCAST_KEYS", broadcast_keys)
+    source = spark.createDataFrame(
+        [(n, s) for n, s in zip(NAMES, SSNS * len(NAMES), strict=True)], "name string, ssn string"
+    )
+    needles = identifier_values(spark, [(source, ["name", "ssn"])])
+    cells = list(CELLS)  # one column per cell, so each finding names its cell
+    target = spark.createDataFrame([tuple(cells)], ", ".join(f"c{i} string" for i in range(len(cells))))
+    result = scan(
+        spark,
+        [ScanTarget("t", target, tuple(f"c{i}" for i in range(len(cells))), 1)],
+        needles=needles,
+        defaults=ScanDefaults(),
+    )
+    found = {f.column for f in result.findings if f.pattern == "source_value"}
+    expected = {f"c{i}" for i, cell in enumerate(cells) if CELLS[cell]}
+    assert found == expected, {cells[int(c[1:])]: c in found for c in expected ^ found}
+    for finding in [f for f in result.findings if f.pattern == "source_value"]:  # first letter + length only
+        assert all(part not in finding.example.lower() for part in ("mary", "smithson", "6789", "dyke")), finding
