@@ -14,7 +14,7 @@ import pytest
 from anonymizer.content_scan import ScanTarget, identifier_values, scan
 from anonymizer.scan_settings import ScanDefaults
 
-NAMES = ["Mary-Jane O'Neil", "Ito", "Smithson", "Anne Marie Van Dyke", "Jo Li"]
+NAMES = ["Mary-Jane O'Neil", "Ito", "Smithson", "Anne Marie Van Dyke", "Jo Li", " (Zed Alpha)", "Élodie Brun"]
 SSNS = ["123-45-6789"]
 CELLS = {  # cell -> is it a source value?
     "MARY JANE  o neil": True,  # equal after normalization
@@ -28,6 +28,8 @@ CELLS = {  # cell -> is it a source value?
     "jo li": True,  # two short tokens, five characters: a needle, and the whole cell equals it
     "ssn 123 45 6789 filed": True,  # normalized punctuation, three-token needle inside
     "routine check": False,
+    "met zed alpha today": True,  # the source value starts with punctuation: kept by the first-letter filter
+    "dr. ÉLODIE BRUN, cardiology": True,  # non-ASCII initial, upper case in the cell
 }
 
 

@@ -8,8 +8,9 @@ write. The gate also writes a suggested contract patch so that the fix is a pull
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
 
@@ -19,6 +20,9 @@ from anonymizer.domains import SMALL_DOMAIN_FIX, small_domain_columns
 from anonymizer.runtime import KeyMetadata, LiveColumn, Runtime
 from anonymizer.strategies import key_strategies
 from anonymizer.tags import CONTRACT_HASH_TAG, expected_column_tags
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
 
 
 @dataclass(frozen=True)
@@ -183,55 +187,98 @@ def _key_findings(contract: Contract, table: str, live_keys: KeyMetadata) -> lis
     ]
 
 
+@dataclass
+class _Structure:
+    """What the metadata of one source table says (no data read)."""
+
+    findings: list[Finding]
+    ok: bool  # columns and types match: the data pass can run
+    live: list[LiveColumn] = field(default_factory=list)
+    patch: dict[str, dict[str, Any]] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+
+
+def _structure(
+    runtime: Runtime, contract: Contract, table: str, live_tags: dict[tuple[str, str], dict[str, str]] | None
+) -> _Structure:
+    """One table's metadata: existence, columns, types, nullability, keys and tags."""
+    name = contract.source_name(table)
+    if not runtime.exists(name):
+        missing = Finding(
+            "table_missing",
+            table,
+            None,
+            f"source table {name} does not exist",
+            "restore the table, or remove it from the contract",
+        )
+        return _Structure([missing], ok=False)
+    live = runtime.columns(name)
+    findings, added, key_columns = _schema_findings(contract, table, live)
+    live_keys = runtime.key_metadata(name)
+    out = _Structure(list(findings), ok=not [f for f in findings if f.code != "nullability_changed"], live=live)
+    if added:
+        out.patch = {c: suggest(table, col, live_keys, key_columns) for c, col in added.items()}
+    out.removed = [f.column for f in findings if f.code == "column_removed" and f.column]
+    out.findings.extend(_key_findings(contract, table, live_keys))
+    if live_tags is not None:
+        out.findings.extend(_tag_findings(contract, table, live_tags))
+    # Data checks need the columns and types; a nullability difference alone still lets them run.
+    return out
+
+
+def _in_parallel(tables: list[str], work: Callable[[str], Any]) -> list[Any]:
+    """``work(table)`` for every table on a few threads (independent Spark jobs and metadata calls), in order.
+
+    Why threads: the gate's cost grows with the number of tables, not rows (a metadata round trip and a small
+    job each); one after another, a wide schema spends most of its gate time waiting.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(work, tables))
+
+
 def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allow_empty: bool = False) -> GateResult:
-    """Compare the live source with the contract; data checks only once the structure matches."""
+    """Compare the live source with the contract; data checks only once the structure matches.
+
+    Metadata of every table first (in parallel), then one data pass per table whose structure matches (in
+    parallel): NULLs in NOT NULL columns, row count, NULL and duplicate primary keys and orphans of every
+    foreign key, all in one aggregation.
+    """
     result = GateResult()
-    patch_cols: dict[str, dict[str, dict[str, Any]]] = {}
-    removed_cols: dict[str, list[str]] = {}
     src = contract.source
     result.findings.extend(_hash_findings(runtime, contract, contract_sha256))
     live_tags = runtime.column_tags(src.catalog, src.schema_)
-    structure_ok: dict[str, bool] = {}
-    for table in contract.dependency_order():
-        name = contract.source_name(table)
-        if not runtime.exists(name):
-            result.findings.append(
-                Finding(
-                    "table_missing",
-                    table,
-                    None,
-                    f"source table {name} does not exist",
-                    "restore the table, or remove it from the contract",
-                )
-            )
-            structure_ok[table] = False
-            continue
-        live = runtime.columns(name)
-        findings, added, key_columns = _schema_findings(contract, table, live)
-        result.findings.extend(findings)
-        live_keys = runtime.key_metadata(name)
-        if added:
-            patch_cols[table] = {c: suggest(table, col, live_keys, key_columns) for c, col in added.items()}
-        removed = [f.column for f in findings if f.code == "column_removed" and f.column]
-        if removed:
-            removed_cols[table] = removed
-        result.findings.extend(_key_findings(contract, table, live_keys))
-        if live_tags is not None:
-            result.findings.extend(_tag_findings(contract, table, live_tags))
-        # Data checks need the columns and types; a nullability difference alone still lets them run.
-        structure_ok[table] = not [f for f in findings if f.code != "nullability_changed"]
-    for table in contract.dependency_order():
-        if structure_ok.get(table):
-            nulls = _null_findings(runtime, contract, table)
-            result.findings.extend(nulls)
-            structure_ok[table] = not nulls  # its rows crash Spark's NOT NULL assumptions: no data checks
-    for table in contract.dependency_order():
-        if structure_ok.get(table):
-            _data_findings(runtime, contract, table, result, allow_empty, structure_ok)
+    order = contract.dependency_order()
+    structures = dict(
+        zip(order, _in_parallel(order, lambda t: _structure(runtime, contract, t, live_tags)), strict=True)
+    )
+    for table in order:
+        result.findings.extend(structures[table].findings)
+    structure_ok = {t: s.ok for t, s in structures.items()}
+    scanned = [t for t in order if structure_ok[t]]
+    raw = dict(zip(scanned, _in_parallel(scanned, lambda t: raw_rows(runtime, contract.source_name(t))), strict=True))
+    passes = dict(
+        zip(
+            scanned,
+            _in_parallel(scanned, lambda t: _data_pass(runtime, contract, t, structures[t].live, raw, structure_ok)),
+            strict=True,
+        )
+    )
+    # A table with NULLs in NOT NULL columns: its rows break Spark's NOT NULL assumptions, so its other data
+    # findings, and its children's orphan counts against it, are not reported (the NULLs explain them).
+    for table, measured in passes.items():
+        result.findings.extend(measured.null_findings)
+        structure_ok[table] = not measured.null_findings
+    for table, measured in passes.items():
+        if structure_ok[table]:
+            _data_findings(contract, table, measured, result, allow_empty, structure_ok)
     for small in small_domain_columns(contract):  # acknowledged in the contract (else it is refused): list it
         result.findings.append(
             Finding("small_fpe_domain", small.table, small.column, small.render(), SMALL_DOMAIN_FIX, blocking=False)
         )
+    patch_cols = {t: s.patch for t, s in structures.items() if s.patch}
+    removed_cols = {t: s.removed for t, s in structures.items() if s.removed}
     if patch_cols or removed_cols:
         result.patch = patch_yaml(patch_cols, removed_cols)
     return result
@@ -242,72 +289,132 @@ def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allo
 _FILE_LAYOUT_PROPERTIES = {"delta.columnMapping.mode": ("name", "id"), "delta.enableDeletionVectors": ("true",)}
 
 
-def null_counts_in_not_null_columns(runtime: Runtime, uc_name: str, columns: list[str]) -> dict[str, int]:
-    """NULLs per column in columns the live table declares NOT NULL, counted from its current data files.
+def raw_rows(runtime: Runtime, uc_name: str) -> DataFrame | None:
+    """The table's current data files read with every column nullable; None when the files alone are unreliable.
 
-    Why from the files: a writer that did not enforce the constraint can leave NULLs under a NOT NULL schema,
-    and Spark then folds ``IS NULL`` to false (the count says 0) while reading the rows crashes with a Java
-    NullPointerException. Reading the same files with a nullable schema counts them. Returns only columns
-    with NULLs; an empty dict when the table's layout makes the files alone unreliable.
+    Why: a writer that did not enforce a NOT NULL constraint can leave NULLs under a NOT NULL schema, and Spark
+    then folds ``IS NULL`` to false (a count says 0) while reading the rows crashes with a Java
+    NullPointerException. Reading the same files with a nullable schema counts them, and every other number
+    of the data pass is the same on it.
     """
     from pyspark.sql.types import StructField, StructType
 
-    if not columns:
-        return {}
     props = runtime.properties(uc_name)
     if any(props.get(k, "").lower() in v for k, v in _FILE_LAYOUT_PROPERTIES.items()):
-        return {}
+        return None
     df = runtime.read(uc_name)
     files = df.inputFiles()
+    schema = StructType([StructField(f.name, f.dataType, True) for f in df.schema.fields])
     if not files:
-        return {}
-    schema = StructType([StructField(f.name, f.dataType, True) for f in df.schema.fields if f.name in columns])
-    raw = runtime.spark.read.schema(schema).parquet(*files)
-    row = raw.agg(*[F.sum(F.col(f"`{c}`").isNull().cast("long")).alias(c) for c in columns]).collect()[0]
-    return {c: int(row[c]) for c in columns if row[c]}
+        return runtime.spark.createDataFrame([], schema)
+    return runtime.spark.read.schema(schema).parquet(*files)
 
 
-def _null_findings(runtime: Runtime, contract: Contract, table: str) -> list[Finding]:
+@dataclass
+class _Measured:
+    """One table's data pass."""
+
+    rows: int
+    null_pk: int
+    distinct_pk: int
+    null_findings: list[Finding]
+    orphans: dict[int, int]  # FK index -> orphan rows (FKs whose parent's structure matched)
+
+
+def _not_null_columns(contract: Contract, table: str, live_columns: list[LiveColumn]) -> list[str]:
     spec = contract.tables[table]
-    name = contract.source_name(table)
-    live = {c.name: c for c in runtime.columns(name)}
+    live = {c.name: c for c in live_columns}
     # A nullable live column is a nullability finding already (and its NULLs are counted the usual way).
-    columns = [c for c, col in spec.columns.items() if not col.nullable and c in live and not live[c].nullable]
-    return [
-        Finding(
-            "null_in_not_null",
-            table,
-            column,
-            f"{count} rows are NULL in a column the contract and the table declare NOT NULL",
-            "fix the upstream writer and the rows (the table's NOT NULL constraint was not enforced)",
-        )
-        for column, count in null_counts_in_not_null_columns(runtime, name, columns).items()
-    ]
+    return [c for c, col in spec.columns.items() if not col.nullable and c in live and not live[c].nullable]
 
 
-def _data_findings(
+def _any(columns: list[str], test: Callable[[Column], Column]) -> Column:
+    """TRUE when ``test`` holds for at least one of ``columns`` (never NULL)."""
+    out = test(F.col(columns[0]))
+    for c in columns[1:]:
+        out = out | test(F.col(c))
+    return out
+
+
+def _any_not_null(columns: list[str]) -> Column:
+    return _any(columns, lambda c: c.isNotNull())
+
+
+def _any_null(columns: list[str]) -> Column:
+    return _any(columns, lambda c: c.isNull())
+
+
+def _data_pass(
     runtime: Runtime,
     contract: Contract,
     table: str,
+    live: list[LiveColumn],
+    raw_by_table: dict[str, DataFrame | None],
+    structure_ok: dict[str, bool],
+) -> _Measured:
+    """Everything the gate measures on ``table``'s rows, in one aggregation over one read of it.
+
+    Each foreign key's parent keys (deduplicated, so the row count is kept) are left-joined in the same query;
+    an orphan is a child row with a non-NULL key that found no parent.
+    """
+    spec = contract.tables[table]
+    name = contract.source_name(table)
+    not_null = _not_null_columns(contract, table, live)
+    raw = raw_by_table[table]
+    df = raw if raw is not None else runtime.read(name)
+    pk = spec.primary_key
+    aggs = [
+        F.count(F.lit(1)).alias("__rows"),
+        F.sum(_any_null(pk).cast("long")).alias("__null_pk"),
+        F.count_distinct(*[F.col(c) for c in pk]).alias("__distinct_pk"),
+    ]
+    if raw is not None:
+        aggs += [F.sum(F.col(f"`{c}`").isNull().cast("long")).alias(f"__null_{c}") for c in not_null]
+    joined: list[int] = []
+    for i, fk in enumerate(spec.foreign_keys):
+        if not structure_ok.get(fk.references.table):
+            continue  # the parent's own findings explain the problem; its rows cannot be trusted
+        parent_name = contract.source_name(fk.references.table)
+        parent_raw = raw_by_table.get(fk.references.table)
+        parent = parent_raw if parent_raw is not None else runtime.read(parent_name)
+        refs = [f"__fk{i}_{j}" for j in range(len(fk.columns))]
+        keys = parent.select(*[F.col(c).alias(r) for c, r in zip(fk.references.columns, refs, strict=True)])
+        keys = keys.where(~_any_null(refs)).distinct().withColumn(f"__hit{i}", F.lit(1))
+        df = df.join(keys, [df[c] == keys[r] for c, r in zip(fk.columns, refs, strict=True)], "left")
+        aggs.append(F.sum((_any_not_null(fk.columns) & F.col(f"__hit{i}").isNull()).cast("long")).alias(f"__orph{i}"))
+        joined.append(i)
+    stats = df.agg(*aggs).collect()[0]
+    nulls = {c: int(stats[f"__null_{c}"]) for c in not_null if raw is not None and stats[f"__null_{c}"]}
+    return _Measured(
+        rows=int(stats["__rows"]),
+        null_pk=int(stats["__null_pk"] or 0),
+        distinct_pk=int(stats["__distinct_pk"]),
+        null_findings=[
+            Finding(
+                "null_in_not_null",
+                table,
+                column,
+                f"{count} rows are NULL in a column the contract and the table declare NOT NULL",
+                "fix the upstream writer and the rows (the table's NOT NULL constraint was not enforced)",
+            )
+            for column, count in nulls.items()
+        ],
+        orphans={i: int(stats[f"__orph{i}"] or 0) for i in joined},
+    )
+
+
+def _data_findings(
+    contract: Contract,
+    table: str,
+    measured: _Measured,
     result: GateResult,
     allow_empty: bool,
     structure_ok: dict[str, bool],
 ) -> None:
-    """Duplicate/NULL primary keys, empty tables and source orphans, in one aggregation per table."""
+    """Duplicate/NULL primary keys, empty tables and source orphans, from the table's data pass."""
     spec = contract.tables[table]
-    df = runtime.read(contract.source_name(table))
     pk = spec.primary_key
-    null_pk = (
-        F.sum(F.when(F.greatest(*[F.col(c).isNull().cast("int") for c in pk]) == 1, 1).otherwise(0))
-        if len(pk) > 1
-        else F.sum(F.col(pk[0]).isNull().cast("int"))
-    )
-    stats = df.agg(
-        F.count(F.lit(1)).alias("rows"),
-        null_pk.alias("null_pk"),
-        F.count_distinct(*[F.col(c) for c in pk]).alias("distinct_pk"),
-    ).collect()[0]
-    rows, nulls, distinct = int(stats["rows"]), int(stats["null_pk"] or 0), int(stats["distinct_pk"])
+    rows, nulls, distinct = measured.rows, measured.null_pk, measured.distinct_pk
     result.row_counts[table] = rows
     if rows == 0:
         result.findings.append(
@@ -341,17 +448,10 @@ def _data_findings(
                 "deduplicate the source; a key must identify one row",
             )
         )
-    for fk in spec.foreign_keys:
-        if not structure_ok.get(fk.references.table):
+    for i, fk in enumerate(spec.foreign_keys):
+        if i not in measured.orphans or not structure_ok.get(fk.references.table):
             continue  # the parent's own findings explain the problem; its rows cannot be trusted
-        parent = runtime.read(contract.source_name(fk.references.table))
-        child = (
-            df.where(F.greatest(*[F.col(c).isNotNull().cast("int") for c in fk.columns]) == 1)
-            if len(fk.columns) > 1
-            else df.where(F.col(fk.columns[0]).isNotNull())
-        )
-        cond = [child[c] == parent[p] for c, p in zip(fk.columns, fk.references.columns, strict=True)]
-        orphans = child.join(parent, cond, "left_anti").count()
+        orphans = measured.orphans[i]
         label = f"{table}({','.join(fk.columns)})->{fk.references.table}"
         result.source_orphans[label] = orphans
         if orphans:
