@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -155,17 +155,16 @@ def _normalized(col: SparkColumn) -> SparkColumn:
 
 
 def identifier_values(spark: SparkSession, sources: Iterable[tuple[DataFrame, Sequence[str]]]) -> DataFrame | None:
-    """The raw values of the given (source df, columns) pairs: the needles, once normalized. Values never leave Spark.
+    """Normalized values of the given (source df, columns) pairs: the needles. Values never leave Spark.
 
     One read per source table, all its identifier columns in it (a read per column costs 1.7x as much).
-    Raw (column ``raw``), neither normalized nor deduplicated here: the scan first keeps only the values its
-    sample could match (see :func:`candidate_needles`), so the source side is read once, normalized only where
-    it can matter, and never shuffled whole.
+    Not deduplicated here: the scan first keeps only the needles its sample could match (see
+    :func:`candidate_needles`), so the source side is read once and never shuffled whole.
     """
     from pyspark.sql import functions as F
 
     parts = [
-        df.select(F.explode(F.array(*[F.col(c).cast("string") for c in columns])).alias("raw"))
+        df.select(F.explode(F.array(*[_normalized(F.col(c)) for c in columns])).alias("needle"))
         for df, columns in sources
         if columns
     ]
@@ -174,7 +173,7 @@ def identifier_values(spark: SparkSession, sources: Iterable[tuple[DataFrame, Se
     union = parts[0]
     for part in parts[1:]:
         union = union.unionByName(part)
-    return union.where(F.col("raw").isNotNull())
+    return union.where(F.col("needle").isNotNull())
 
 
 def _cells(target: ScanTarget, fraction: float, seed: int) -> DataFrame:
@@ -244,37 +243,24 @@ class _CellKeys:
         return cls(norm, cell_pairs)
 
 
-def candidate_needles(keys: _CellKeys, raw_values: DataFrame, *, broadcast: bool) -> DataFrame:
+def candidate_needles(keys: _CellKeys, needles: DataFrame, *, broadcast: bool) -> DataFrame:
     """The distinct needles the sample can match at all: those equal to a sampled cell, or whose first token
     pair occurs in one.
 
     Why: the source's identifier columns hold hundreds of thousands of values, the sample a few thousand
     keys. Probing every source value against the (broadcast) sample keys while reading it, and
     deduplicating only the few that survive, costs one read of the source columns instead of a shuffle of
-    all of them; a first-character filter skips the normalization of values no key can start like.
+    all of them. The length floor applies after the probe, so the normalization runs once per value.
     """
     from pyspark.sql import functions as F
 
     sample = (
         keys.norm.select(F.col("norm").alias("k")).unionByName(keys.pairs.select(F.col("pair").alias("k"))).distinct()
     )
-    hint: Callable[[DataFrame], DataFrame] = F.broadcast if broadcast else (lambda df: df)
-    # Before normalizing (the costly part): a value whose first character is a letter or digit keeps it,
-    # lower-cased, as its normalized first character, so it can only match a key starting with it. Values
-    # starting otherwise ("*") are all kept.
-    first = F.lower(F.substring(F.ltrim(F.col("raw")), 1, 1))
-    initial = F.when(first.rlike(r"^[\p{L}\p{Nd}]$"), first).otherwise(F.lit("*"))
-    initials = sample.select(F.substring("k", 1, 1).alias("i")).distinct().withColumn("__hit", F.lit(1))
-    survivors = (
-        raw_values.withColumn("i", initial)
-        .join(hint(initials), "i", "left")
-        .where(F.col("__hit").isNotNull() | (F.col("i") == "*"))
-        .select(_normalized(F.col("raw")).alias("needle"))
-    )
     # One probe key per needle: a needle can only match a cell that equals it or holds its first token pair,
     # and a cell's keys are its value and (3+ tokens) its pairs, so a 1-2 token needle's key is itself.
-    probe = survivors.select("needle", _first_pair(F.col("needle")).alias("k"))
-    matched = probe.join(hint(sample), "k", "left_semi").select("needle").distinct()
+    probe = needles.select("needle", _first_pair(F.col("needle")).alias("k"))
+    matched = probe.join(F.broadcast(sample) if broadcast else sample, "k", "left_semi").select("needle").distinct()
     return matched.where(F.length("needle") >= MIN_NEEDLE_CHARS)
 
 
