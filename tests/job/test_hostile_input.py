@@ -281,7 +281,8 @@ def test_two_runs_started_together_on_a_fresh_lakehouse(lake: Lake) -> None:
         assert loser.returncode == ExitCode.BUSY, err[-2000:]
         assert "Traceback" not in err and "another" in err and "Fix:" in err
         winner = next(p for p in procs if p is not loser)
-        assert winner.poll() is None, "the winner should still hold the lock (paused at check)"
+        if winner.poll() is not None:
+            pytest.fail(f"the winner should still hold the lock (paused at check): {winner.communicate()[1][-3000:]}")
     finally:
         for p in procs:
             p.kill()
