@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,15 +204,23 @@ class Journal:
                     raise
 
     def _create_if_missing(self, name: str, columns: list[LiveColumn]) -> bool:
-        """Create the table if it does not exist; True when this call found it missing."""
+        """Create the table if it does not exist; True when this call found it missing.
+
+        When the create fails but the table exists afterwards, a racing first run created it (it was missing
+        a moment ago): that is the expected race, whatever exception Delta raised for it, so go on. The racer's
+        commit may land just after our failure, hence one short second look before giving up.
+        """
         if self.runtime.exists(name):
             return False
         try:
             self.runtime.create_table(name, columns)
         except Exception as exc:
-            if not is_concurrent_modification(exc) or not self.runtime.exists(name):
-                if is_concurrent_modification(exc):
-                    raise LockBusy(f"another run is creating {name} at the same moment", fix="try again") from None
+            if self.runtime.exists(name):
+                return True
+            if is_concurrent_modification(exc):
+                raise LockBusy(f"another run is creating {name} at the same moment", fix="try again") from None
+            time.sleep(2)
+            if not self.runtime.exists(name):
                 raise
         return True
 
