@@ -187,3 +187,33 @@ def test_privacy_section_is_validated_with_the_fix() -> None:
     assert "patients.dob is NOT NULL: suppression cannot set it to NULL" in text
     with pytest.raises(ContractError, match="'nope' is not a column of visits"):
         contract(privacy().replace("known: [visit_date, hosp]", "known: [visit_date, nope]"))
+
+
+def test_one_sort_path_equals_the_general_path_when_nobody_is_suppressed(spark: Any) -> None:
+    # Random star with repeats, a NULL hospital, subjects without visits and several rows per class: the fast
+    # path (taken when no subject carries the markers) must give every subject the same k and l as the general
+    # path, which de-duplicates per subject and counts with separate windows.
+    import random
+
+    from anonymizer.risk import _marked_k, _nobody_marked, _unmarked_k, build_frames
+
+    rng = random.Random(7)
+    patients = [(i, D(1950 + rng.randrange(4), 1 + rng.randrange(2), 1)) for i in range(1, 121)]
+    visits = [
+        (v, rng.randrange(1, 101), rng.choice([1, 2, None]), rng.randrange(1, 4), D(2024, 1 + rng.randrange(3), 1))
+        for v in range(1, 400)
+    ]
+    frames = tables(spark, patients, visits)
+    supp = "  suppression:\n    max_share: 0.5\n    columns:\n      - {column: patients.dob, value: 1900-01-01}\n"
+    c = contract(privacy(k_min=3, l_min=2, extra=supp, sensitive=", sensitive: [doctor_id.specialization]"))
+    assert c.privacy is not None
+    f = build_frames(reader(frames), c, c.privacy)
+    assert _nobody_marked(f)
+    subj = f.subjects.select("__s", f.subjects["__m"].alias("__ms"), *f.subject_q)
+    fast = {r["__s"]: tuple(r)[1:] for r in _unmarked_k(f, subj.drop("__ms")).collect()}
+    general = {r["__s"]: tuple(r)[1:] for r in _marked_k(f, subj).collect()}
+    assert len(fast) == len({v[1] for v in visits}) and fast == general
+    assert min(k for k, _sup, _l in fast.values()) < 3 < max(k for k, _sup, _l in fast.values())
+    # one subject with the marker dob: the fast path is no longer taken
+    patients[0] = (1, D(1900, 1, 1))
+    assert not _nobody_marked(build_frames(reader(tables(spark, patients, visits)), c, c.privacy))

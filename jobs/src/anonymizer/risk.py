@@ -260,8 +260,48 @@ def _count_window(df: DataFrame, cols: list[str], name: str) -> DataFrame:
     return df.withColumn(name, F.count(F.lit(1)).over(Window.partitionBy(*[F.col(c) for c in cols])))
 
 
-def per_subject_k(frames: Frames) -> DataFrame:
-    """``__s, k, __sup``: each subject's smallest candidate set under the model (see the module docstring)."""
+def _nobody_marked(frames: Frames) -> bool:
+    """TRUE when no subject can count as suppressed, from one cheap filtered count.
+
+    A suppressed subject carries the markers on its own row when the subject table has suppression columns,
+    else on its rows: no marker there means no suppressed subject, and every ``__sup`` below is FALSE.
+    """
+    from pyspark.sql import functions as F
+
+    if frames.subject_markers:
+        return frames.subjects.where(F.col("__m")).limit(1).count() == 0
+    if frames.row_markers and frames.rows is not None:
+        return frames.rows.where(F.col("__m")).limit(1).count() == 0
+    return True
+
+
+def _unmarked_k(frames: Frames, subj: DataFrame) -> DataFrame:
+    """:func:`per_subject_k` when no subject is suppressed: k is the exact class size, one sort for all of it.
+
+    Rows are sorted once by (class, subject): the running ``dense_rank`` of the subject within its class peaks
+    at the number of distinct subjects in the class, and the sensitive values' distinct counts share the same
+    partitioning. That replaces the general path's per-subject de-duplication and its separate windows.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    assert frames.rows is not None
+    keys = frames.subject_q + frames.row_q
+    xs = row_sensitive(frames)
+    d = frames.rows.join(subj, "__s").select("__s", *keys, *xs)
+    by_class = Window.partitionBy(*[F.col(c) for c in keys])
+    d = d.withColumn("__rank", F.dense_rank().over(by_class.orderBy("__s")))
+    d = d.withColumn("__exact", F.max("__rank").over(by_class))
+    for x in xs:
+        value = F.coalesce(F.col(x).cast("string"), F.lit("\u0000null"))
+        d = d.withColumn(f"__l_{x}", F.size(F.collect_set(value).over(by_class)))
+    return d.groupBy("__s").agg(
+        F.min("__exact").alias("k"), F.lit(0).alias("__sup"), *[F.min(f"__l_{x}").alias(f"__l_{x}") for x in xs]
+    )
+
+
+def _marked_k(frames: Frames, subj: DataFrame) -> DataFrame:
+    """:func:`per_subject_k` in general: suppressed subjects count as candidates of every class they match."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -269,7 +309,6 @@ def per_subject_k(frames: Frames) -> DataFrame:
     xs = row_sensitive(frames)
     kept = [c for c in sq + rq if c not in frames.suppressible]
     any_markers = frames.subject_markers or frames.row_markers
-    subj = frames.subjects.select("__s", F.col("__m").alias("__ms"), *sq)
     if frames.rows is None:
         d = subj.withColumn("__sup", F.col("__ms") & F.lit(any_markers)).drop("__ms")
         keys = sq
@@ -308,8 +347,21 @@ def per_subject_k(frames: Frames) -> DataFrame:
         F.max(F.col("__sup").cast("int")).alias("__sup"),
         *[F.min(f"__l_{x}").alias(f"__l_{x}") for x in xs],
     )
+    return per
+
+
+def per_subject_k(frames: Frames) -> DataFrame:
+    """``__s, k, __sup``: each subject's smallest candidate set under the model (see the module docstring)."""
+    from pyspark.sql import functions as F
+
+    subj = frames.subjects.select("__s", F.col("__m").alias("__ms"), *frames.subject_q)
+    if frames.rows is not None and _nobody_marked(frames):
+        per = _unmarked_k(frames, subj.drop("__ms"))
+    else:
+        per = _marked_k(frames, subj)
     if frames.rows is None:
         return per
+    sq, xs = frames.subject_q, row_sensitive(frames)
     # subjects without rows: their subject-level class
     alone = _count_window(subj, sq, "__ks").join(per.select("__s"), "__s", "left_anti")
     alone_sup = (F.col("__ms") & F.lit(frames.subject_markers)).cast("int")
