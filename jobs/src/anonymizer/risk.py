@@ -276,7 +276,7 @@ def _nobody_marked(frames: Frames) -> bool:
 
 
 def _unmarked_k(frames: Frames, subj: DataFrame) -> DataFrame:
-    """:func:`per_subject_k` when no subject is suppressed: k is the exact class size, one sort for all of it.
+    """Row-level ``__s, k, __sup, __l_*`` when no subject is suppressed: k is the exact class size, one sort.
 
     Rows are sorted once by (class, subject): the running ``dense_rank`` of the subject within its class peaks
     at the number of distinct subjects in the class, and the sensitive values' distinct counts share the same
@@ -295,13 +295,11 @@ def _unmarked_k(frames: Frames, subj: DataFrame) -> DataFrame:
     for x in xs:
         value = F.coalesce(F.col(x).cast("string"), F.lit("\u0000null"))
         d = d.withColumn(f"__l_{x}", F.size(F.collect_set(value).over(by_class)))
-    return d.groupBy("__s").agg(
-        F.min("__exact").alias("k"), F.lit(0).alias("__sup"), *[F.min(f"__l_{x}").alias(f"__l_{x}") for x in xs]
-    )
+    return d.select("__s", F.col("__exact").alias("k"), F.lit(0).alias("__sup"), *[f"__l_{x}" for x in xs])
 
 
 def _marked_k(frames: Frames, subj: DataFrame) -> DataFrame:
-    """:func:`per_subject_k` in general: suppressed subjects count as candidates of every class they match."""
+    """Row-level ``__s, k, __sup, __l_*`` in general: a suppressed subject is a candidate of every class it matches."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -342,31 +340,49 @@ def _marked_k(frames: Frames, subj: DataFrame) -> DataFrame:
         k = F.when(F.col("__sup"), F.col("__all")).otherwise(F.col("__exact") + F.col("__supn"))
     else:
         k = F.col("__exact")
-    per = d.groupBy("__s").agg(
-        F.min(k).alias("k"),
-        F.max(F.col("__sup").cast("int")).alias("__sup"),
-        *[F.min(f"__l_{x}").alias(f"__l_{x}") for x in xs],
-    )
-    return per
+    return d.select("__s", k.alias("k"), F.col("__sup").cast("int").alias("__sup"), *[f"__l_{x}" for x in xs])
 
 
 def per_subject_k(frames: Frames) -> DataFrame:
-    """``__s, k, __sup``: each subject's smallest candidate set under the model (see the module docstring)."""
+    """``__s, k, __sup, __l_*``: each subject's smallest candidate set under the model (see the module docstring).
+
+    Subjects without rows take the size of their subject-level class. Their row-level and subject-level values
+    meet in one aggregation by subject (a union, not an anti-join that would read the rows a second time).
+    """
     from pyspark.sql import functions as F
 
     subj = frames.subjects.select("__s", F.col("__m").alias("__ms"), *frames.subject_q)
     if frames.rows is not None and _nobody_marked(frames):
-        per = _unmarked_k(frames, subj.drop("__ms"))
+        rows = _unmarked_k(frames, subj.drop("__ms"))
     else:
-        per = _marked_k(frames, subj)
+        rows = _marked_k(frames, subj)
+    xs = row_sensitive(frames)
+    ls = [F.min(f"__l_{x}").alias(f"__l_{x}") for x in xs]
     if frames.rows is None:
-        return per
-    sq, xs = frames.subject_q, row_sensitive(frames)
-    # subjects without rows: their subject-level class
-    alone = _count_window(subj, sq, "__ks").join(per.select("__s"), "__s", "left_anti")
-    alone_sup = (F.col("__ms") & F.lit(frames.subject_markers)).cast("int")
-    no_l = [F.lit(None).cast("int").alias(f"__l_{x}") for x in xs]  # no rows: no row value to learn
-    return per.unionByName(alone.select("__s", F.col("__ks").alias("k"), alone_sup.alias("__sup"), *no_l))
+        return rows.groupBy("__s").agg(F.min("k").alias("k"), F.max("__sup").alias("__sup"), *ls)
+    # subjects without rows: their subject-level class (``__ka``), used only when the subject has no row
+    alone = _count_window(subj, frames.subject_q, "__ka").select(
+        "__s",
+        F.lit(None).cast("long").alias("k"),
+        F.lit(None).cast("int").alias("__sup"),
+        *[F.lit(None).cast("int").alias(f"__l_{x}") for x in xs],
+        "__ka",
+        (F.col("__ms") & F.lit(frames.subject_markers)).cast("int").alias("__sup_a"),
+    )
+    both = rows.select(
+        "__s",
+        F.col("k").cast("long").alias("k"),
+        "__sup",
+        *[f"__l_{x}" for x in xs],
+        F.lit(None).cast("long").alias("__ka"),
+        F.lit(None).cast("int").alias("__sup_a"),
+    ).unionByName(alone)
+    has_rows = F.min("k").isNotNull()
+    return both.groupBy("__s").agg(
+        F.coalesce(F.min("k"), F.min("__ka")).alias("k"),
+        F.when(has_rows, F.max("__sup")).otherwise(F.max("__sup_a")).alias("__sup"),
+        *ls,
+    )
 
 
 def row_sensitive(frames: Frames) -> list[str]:
