@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from anonymizer.contract import Contract
+from anonymizer.sqlident import IDENTIFIER, NAME
 from anonymizer.validation import FileProblem, InvalidFile, YamlDocument, parse_yaml, read_text
 from anonymizer.validation import render as render_issue
 
@@ -28,7 +29,7 @@ from policies.checks import _naming as naming
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
-_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_IDENT = IDENTIFIER
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 # Groups that contain every identity of the account or workspace: granting them anything would let every
 # user read production (source) or the anonymized copy outside the developers group.
@@ -436,7 +437,7 @@ class SecretSettings(_Model):
         return self
 
 
-_FUNCTION = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
+_FUNCTION = rf"^{NAME}\.{NAME}\.{NAME}$"
 MaskedClassification = Literal["direct_identifier", "quasi_identifier"]
 COLUMN_FAMILIES = ("integer", "decimal", "floating", "string", "date", "timestamp", "boolean", "binary")
 

@@ -10,7 +10,8 @@ import yaml
 
 from anonymizer.contract import ContractError, load_contract, packaged_contract_path, parse_contract
 from anonymizer.errors import ExitCode, UsageError
-from anonymizer.validation import IDENTIFIER, MAX_DEPTH
+from anonymizer.sqlident import IDENTIFIER
+from anonymizer.validation import MAX_DEPTH
 from tests.foundation.test_contract import _error, _line_of
 
 EXAMPLE = packaged_contract_path().read_text()

@@ -73,10 +73,27 @@ def test_run_with_quoted_contract_value_publishes_and_quoted_run_id_is_refused(
     assert report["status"] == "published" and report["run_id"] == "nightly-obrien"
 
 
-@pytest.mark.parametrize("bad", ["a b", "a`b", "a'b", "a.b", "1a", "", "a;--", "é"])
+@pytest.mark.parametrize("bad", ["a b", "a`b", "a'b", "a.b", "1a", "", "a;--", "é", "abc\n", "abc\n`; DROP"])
 def test_identifiers_are_validated_before_sql(bad: str) -> None:
     with pytest.raises(UnsafeIdentifier):
         identifier(bad)
     with pytest.raises(UnsafeIdentifier):
         backticked(bad)
     assert backticked("notes_2") == "`notes_2`"
+
+
+def test_every_name_rule_is_the_one_sql_identifier_pattern() -> None:
+    # The JSON schema, the contract loader and the statement builders must agree: a name the contract accepts
+    # must be one a statement may splice (and nothing more, such as a trailing newline Python's `$` allows).
+    import re
+    from pathlib import Path
+
+    from anonymizer.contract import _IDENT
+    from anonymizer.privacy import _COLUMN_REF
+    from anonymizer.sqlident import IDENTIFIER, NAME, is_identifier
+
+    schema = Path(__file__).resolve().parents[2] / "jobs/src/anonymizer/contracts/contract.schema.json"
+    patterns = set(re.findall(r'"pattern": "(\^\[A-Za-z_\][^"]*)"', schema.read_text()))
+    assert patterns == {IDENTIFIER, _COLUMN_REF.replace("\\", "\\\\")}, patterns
+    assert _IDENT == IDENTIFIER and rf"^{NAME}\.{NAME}$" == _COLUMN_REF
+    assert not is_identifier("abc\n") and is_identifier("abc")

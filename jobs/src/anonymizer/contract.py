@@ -24,6 +24,7 @@ from anonymizer.release import ReleaseRule
 from anonymizer.release import contract_issues as release_issues
 from anonymizer.retention import Retention
 from anonymizer.scan_settings import ColumnScan, ScanDefaults
+from anonymizer.sqlident import IDENTIFIER, is_identifier
 from anonymizer.sqltypes import SqlType, TypeParseError, parse_type
 from anonymizer.strategies import (
     STRATEGIES,
@@ -34,11 +35,9 @@ from anonymizer.strategies import (
     key_strategies,
 )
 from anonymizer.validation import (
-    IDENTIFIER,
     FileProblem,
     InvalidFile,
     YamlDocument,
-    is_identifier,
     parse_yaml,
     read_text,
 )

@@ -24,14 +24,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from anonymizer.sqlident import IDENTIFIER, NAME
+
 if TYPE_CHECKING:
     from pyspark.sql import Column as SparkColumn
 
     from anonymizer.contract import Contract
 
-_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_COLUMN_REF = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
-_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"
+_IDENT = IDENTIFIER
+_COLUMN_REF = rf"^{NAME}\.{NAME}$"
+_PATH = rf"^{NAME}(\.{NAME})?$"
 
 DateGrain = Literal["week", "month", "quarter", "year"]
 # Largest number of days a truncation to the grain moves a date (used by checks and the report).

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from anonymizer.errors import UsageError
 from anonymizer.events import EventName
+from anonymizer.sqlident import IDENTIFIER
 
 if TYPE_CHECKING:
     from pyspark.sql import Column as SparkColumn
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from anonymizer.contract import Contract
     from anonymizer.keys import Keyring
 
-_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_IDENT = IDENTIFIER
 
 
 class ReleaseRule(BaseModel):

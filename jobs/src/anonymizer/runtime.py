@@ -66,7 +66,7 @@ class KeyMetadata:
 def split_name(uc_name: str) -> tuple[str, str, str]:
     """Split and validate ``catalog.schema.table``; refuse anything that could inject SQL."""
     parts = uc_name.split(".")
-    if len(parts) != 3 or not all(_PART.match(p) for p in parts):
+    if len(parts) != 3 or not all(_PART.fullmatch(p) for p in parts):
         raise RuntimeError_(f"'{uc_name}' is not a catalog.schema.table name of plain identifiers")
     return parts[0], parts[1], parts[2]
 

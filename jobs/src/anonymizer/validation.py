@@ -9,7 +9,6 @@ problem as ``file:line: where: problem. Fix: ...``. The rules of each file stay 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,16 +18,7 @@ import yaml
 
 from anonymizer.errors import UsageError
 
-# A plain SQL identifier: what table, column, catalog and schema names must be so that every statement the job
-# builds can quote them safely and Unity Catalog, Delta and Spark all read them the same way.
-IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_IDENTIFIER_RE = re.compile(IDENTIFIER)
-
 Path_ = tuple[Any, ...]
-
-
-def is_identifier(name: object) -> bool:
-    return isinstance(name, str) and _IDENTIFIER_RE.match(name) is not None and "\n" not in name
 
 
 def render(file: str, line: int | None, where: str, message: str, fix: str) -> str:
