@@ -45,7 +45,7 @@ def test_scan_block_on_a_column_the_scan_does_not_read_is_refused() -> None:
 
 
 def test_findings_are_judged_against_threshold_and_acknowledgement() -> None:
-    base = {"table": "t", "column": "c", "pattern": "ssn", "hits": 5, "sampled": 1000, "example": "***-**-1234"}
+    base = {"table": "t", "column": "c", "pattern": "ssn", "hits": 5, "sampled": 1000, "example": "***-**-****"}
     assert Finding(**base, max_rate=0.0).blocking
     assert not Finding(**base, max_rate=0.01).blocking  # 0.5 % under a 1 % threshold
     acked = Finding(**base, max_rate=0.0, acknowledged="Reviewed: synthetic SSNs.")
