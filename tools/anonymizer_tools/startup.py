@@ -77,24 +77,51 @@ def one_start(delta_path: Path, env: dict[str, str] | None = None, timeout: floa
     return out
 
 
-def measure_startup(delta_path: Path, runs: int, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Median over ``runs`` fresh processes, each run listed (seconds, 3 decimals)."""
-    samples = [one_start(delta_path, env) for _ in range(runs)]
+def _summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
     keys = (*KEYS, "process_wall_s")
     return {
-        "runs": runs,
+        "runs": len(samples),
         "delta_jars": samples[0]["delta_jars"],
         **{k: round(statistics.median(s[k] for s in samples), 3) for k in keys},
         "samples": [{k: round(s[k], 3) for k in keys} for s in samples],
     }
 
 
+def measure_startup(delta_path: Path, runs: int) -> dict[str, Any]:
+    """Median over ``runs`` fresh processes, each run listed (seconds, 3 decimals).
+
+    When this environment has the JVM class-data-sharing archive (:func:`anonymizer.lakehouse.cds_archive`,
+    written by ``make setup``), as many starts without it (``ANONYMIZER_SPARK_CDS=0``) run interleaved with
+    those with it, and ``without_class_archive`` holds their summary: the before/after of that cut.
+    """
+    from anonymizer.lakehouse import cds_archive
+
+    both = cds_archive().is_file()
+    with_cds: list[dict[str, Any]] = []
+    without: list[dict[str, Any]] = []
+    for _ in range(runs):
+        with_cds.append(one_start(delta_path))
+        if both:
+            without.append(one_start(delta_path, {"ANONYMIZER_SPARK_CDS": "0"}))
+    out = _summary(with_cds)
+    out["class_archive"] = both
+    out["without_class_archive"] = _summary(without) if both else None
+    return out
+
+
 def markdown_line(startup: dict[str, Any]) -> str:
     """The report's start-up line: not part of any step, paid once per `anonymizer run` process."""
-    return (
+    text = (
         f"Start-up of a fresh `anonymizer run` process (median of {startup['runs']}, not inside any step): "
         f"imports {startup['import_s']:.2f} s, Spark session {startup['session_s']:.2f} s, first Delta read "
         f"{startup['first_delta_read_s']:.2f} s; {startup['to_first_read_s']:.2f} s to the first read, "
         f"{startup['process_wall_s']:.2f} s process wall incl. interpreter start and stop "
-        f"(Delta jars via {startup['delta_jars']})."
+        f"(Delta jars via {startup['delta_jars']}; JVM class archive {'on' if startup.get('class_archive') else 'absent'})."
     )
+    off = startup.get("without_class_archive")
+    if off:
+        text += (
+            f" Without the class archive (interleaved): session {off['session_s']:.2f} s, first Delta read "
+            f"{off['first_delta_read_s']:.2f} s, {off['to_first_read_s']:.2f} s to the first read."
+        )
+    return text
