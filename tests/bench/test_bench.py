@@ -175,7 +175,8 @@ def test_bench_smoke(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     """The whole harness end to end at 2,000 visits in the shared session: report complete and sane.
 
     Every variant runs for real, the full pipeline included; a spy on ``run_pipeline`` checks what the bench
-    hands it: a fresh run id per repeat and the same key every time.
+    hands it: a fresh run id per repeat and the same key every time. Also the start-up line (one fresh process)
+    and the wide scenario at 40 claims.
     """
     from anonymizer import cli
     from anonymizer.cli import main
@@ -228,7 +229,9 @@ def test_bench_smoke(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert {t["target"] for t in report["targets"]} == {t[0] for t in bench.TARGETS}
     assert report["machine"]["nproc"] and report["machine"]["spark"].startswith("4.")
     # warm-up skipped and one repeat: one full run, published (the bench raises otherwise)
-    assert len(calls) == 1 and report["results"]["full_run"]["parts"]["check"] > 0
+    # one full run of the medical schema, then one of the wide schema: fresh run ids, the same key
+    assert len(calls) == 2 and len({run_id for run_id, _ in calls}) == 2 and len({fp for _, fp in calls}) == 1
+    assert report["results"]["full_run"]["parts"]["check"] > 0
     assert report["results"]["full_run"]["parts"]["scan"] > 0  # the run scans before it promotes
     # start-up: one fresh process, reported on its own and not inside any step
     startup = report["startup"]
