@@ -29,9 +29,10 @@ DEFAULT_LAKEHOUSE = ".lakehouse"
 # A JVM class-data-sharing archive of the classes a session start and a first Delta read load (JDK 13+
 # dynamic AppCDS). `make setup`'s warm step writes it next to the interpreter (so it belongs to this
 # environment's pyspark and java); later starts map it instead of loading and verifying ~10k classes from jars.
-# Measured on the shared 2-core machine, 3 alternating fresh starts each: session 11.5-14.1 s with it vs
-# 16.5-25.7 s without, first Delta read 21-26 s vs 25-37 s (load 11-14; `anonymizer bench --startup-runs`
-# reports both when the archive exists). A stale or mismatched archive is ignored by the JVM (sharing off).
+# Measured on the shared, overloaded 2-core machine (load ~16), 5 interleaved fresh starts each: median 76 s to
+# the first Delta read with it vs 123 s without (session 32 vs 55 s, first read 42 vs 66 s); every start with
+# it was faster than every start without. `anonymizer bench --startup-runs N` reports both when the archive
+# exists; idle-machine numbers are still to be measured. A stale or mismatched archive is ignored by the JVM.
 CDS_ARCHIVE = "anonymizer-spark-cds.jsa"
 CDS_QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 
