@@ -25,7 +25,8 @@ export ANONYMIZER_ACTIONLINT := $(abspath $(ACTIONLINT))
 setup: $(STAMP)
 
 # The venv is rebuilt only when a dependency file changes; the Delta jars are fetched once into the
-# user's Ivy cache by starting one Spark session.
+# user's Ivy cache by starting one Spark session, which also writes the JVM class-data-sharing archive
+# (.venv/anonymizer-spark-cds.jsa) that later local session starts map (anonymizer.lakehouse.cds_options).
 # tools/ is the dev package (generator, demo, loader, bench): installed here, never part of the job wheel.
 $(STAMP): pyproject.toml jobs/pyproject.toml tools/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -69,7 +70,7 @@ scan: setup tools
 	$(BIN)/python -m policies.scan
 
 bench: setup
-	$(BIN)/anonymizer bench --visits $(or $(BENCH_VISITS),1000000) --json bench-results.json
+	$(BIN)/anonymizer bench --visits $(or $(BENCH_VISITS),1000000) --wide-rows $(or $(BENCH_WIDE_ROWS),100000) --json bench-results.json
 
 wheel: setup
 	rm -rf jobs/dist && $(BIN)/python -m build --wheel --outdir jobs/dist jobs

@@ -64,6 +64,7 @@ def test_targets_and_markdown_from_a_report() -> None:
     }
     results["copy"]["seconds"] = 1.0
     results["udf_baseline"]["seconds"] = 100.0
+    results["full_run"]["parts"] = {"gate": 0.4, "anonymize": 0.8, "check": 1.5, "promote": 0.2}
     small = {
         "visits": 10,
         "rows": {"total": 1000},
@@ -77,12 +78,27 @@ def test_targets_and_markdown_from_a_report() -> None:
     large.update(visits=100, rows={"total": 10_000})
     for name in bench.VARIANTS:
         large["results"][name]["seconds"] = results[name]["seconds"] * 12
+    large["results"]["full_run"]["parts"] = {"gate": 4.0, "anonymize": 8.0, "check": 15.0, "promote": 2.6}
+    wide = {**json.loads(json.dumps(small)), "scenario": "wide", "rows": {"t1": 500, "t2": 500, "total": 1000}}
+    wide["results"]["full_run"]["parts"] = {"gate": 0.5, "anonymize": 0.8, "check": 0.9, "promote": 0.2}
+    wide["ratios"] = bench.ratios(wide["results"])
+    startup = {
+        "runs": 2,
+        "delta_jars": "spark.jars (local paths)",
+        "import_s": 0.5,
+        "session_s": 5.0,
+        "first_delta_read_s": 3.0,
+        "to_first_read_s": 8.5,
+        "process_wall_s": 9.5,
+    }
     report = {
         **small,
         "synth_seconds": 7.0,
         "synth_note": "x",
         "scaling": bench.scaling(small, large),
         "scales": [small, large],
+        "startup": startup,
+        "wide": wide,
         "repeats": 1,
         "command": "anonymizer bench",
         "machine": {
@@ -107,6 +123,10 @@ def test_targets_and_markdown_from_a_report() -> None:
     }
     assert report["ratios"]["anonymize_vs_copy"] == 2.0
     assert report["ratios"]["anonymize_vs_udf"] == 50.0
+    # full-run steps against the copy of the same tables (copy 1 s): gate 0.4 s -> 0.4, check 1.5 s -> 1.5
+    assert report["ratios"]["gate_vs_copy"] == 0.4 and report["ratios"]["checks_vs_copy"] == 1.5
+    assert report["ratios"]["step_promote_vs_copy"] == 0.2
+    assert report["scaling"]["step_time_ratios"] == {"gate": 10.0, "anonymize": 10.0, "check": 10.0, "promote": 13.0}
     report["targets"] = bench.evaluate_targets(report)
     targets = {t["target"]: t["met"] for t in report["targets"]}
     scaling = next(t for t in report["targets"] if t["target"] == "scaling")
@@ -117,13 +137,25 @@ def test_targets_and_markdown_from_a_report() -> None:
         "anonymize_vs_seed": False,
         "anonymize_vs_udf": True,
         "risk_vs_copy": False,
+        "full_run_vs_copy": True,  # 2 s of full run for 1 s of copy
+        "full_run_vs_copy_stretch": True,
+        "gate_vs_copy": True,
+        "checks_vs_copy": False,  # 1.5 x copy
+        "wide_full_run_vs_copy": True,
+        "wide_gate_vs_copy": True,  # exactly 0.5
+        "wide_checks_vs_copy": True,
         "scan_vs_copy": False,  # 2 s of scan for 1 s of copy
         "scaling": False,
+        "scaling_full_run": False,  # x12 for x10 rows
+        "scaling_steps": False,  # the worst step (promote x13) decides
         "generation_rows_per_s": False,
         "synth_seconds": True,
     }
     text = bench.markdown(report)
     assert "| target | value | met |" in text and "MISS" in text and "Scaling 10 -> 100" in text
+    assert "## Start-up (fresh process, outside every step)" in text and "Spark session 5.00 s" in text
+    assert "## Wide schema: 10 claims (1,000 rows in 2 tables)" in text
+    assert "| check | 1.50 | 1.500 |" in text and "Full run per step: gate x10" in text
 
 
 def test_memory_probe_reports_this_process() -> None:
@@ -143,7 +175,8 @@ def test_bench_smoke(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     """The whole harness end to end at 2,000 visits in the shared session: report complete and sane.
 
     Every variant runs for real, the full pipeline included; a spy on ``run_pipeline`` checks what the bench
-    hands it: a fresh run id per repeat and the same key every time.
+    hands it: a fresh run id per repeat and the same key every time. Also the start-up line (one fresh process)
+    and the wide scenario at 40 claims.
     """
     from anonymizer import cli
     from anonymizer.cli import main
@@ -172,6 +205,10 @@ def test_bench_smoke(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             str(tmp_path / "work"),
             "--skip-synth",
             "--no-warmup",
+            "--startup-runs",
+            "1",
+            "--wide-rows",
+            "40",
         ]
     )
     assert code == 0
@@ -192,5 +229,25 @@ def test_bench_smoke(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert {t["target"] for t in report["targets"]} == {t[0] for t in bench.TARGETS}
     assert report["machine"]["nproc"] and report["machine"]["spark"].startswith("4.")
     # warm-up skipped and one repeat: one full run, published (the bench raises otherwise)
-    assert len(calls) == 1 and report["results"]["full_run"]["parts"]["check"] > 0
+    # one full run of the medical schema, then one of the wide schema: fresh run ids, the same key
+    assert len(calls) == 2 and len({run_id for run_id, _ in calls}) == 2 and len({fp for _, fp in calls}) == 1
+    assert report["results"]["full_run"]["parts"]["check"] > 0
     assert report["results"]["full_run"]["parts"]["scan"] > 0  # the run scans before it promotes
+    # start-up: one fresh process, reported on its own and not inside any step
+    startup = report["startup"]
+    assert startup["runs"] == 1 and startup["delta_jars"] in ("spark.jars (local paths)", "spark.jars.packages (Ivy)")
+    assert 0 < startup["session_s"] < startup["to_first_read_s"] <= startup["process_wall_s"]
+    md = (tmp_path / "bench.md").read_text()
+    assert "## Start-up (fresh process, outside every step)" in md
+    # every step of the full run against the copy of the same tables
+    for step in ("gate", "anonymize", "check", "promote"):
+        assert report["ratios"][f"step_{step}_vs_copy"] > 0, step
+    assert report["ratios"]["gate_vs_copy"] == report["ratios"]["step_gate_vs_copy"]
+    # the wide scenario: nine tables, copy / anonymize / full run, the run's steps against its copy
+    wide = report["wide"]
+    assert wide["scenario"] == "wide" and len(wide["rows"]) - 1 >= 8
+    assert set(wide["results"]) == set(bench.WIDE_VARIANTS)
+    assert wide["ratios"]["gate_vs_copy"] > 0 and wide["ratios"]["checks_vs_copy"] > 0
+    assert "## Wide schema: 40 claims" in md
+    wide_target = next(t for t in report["targets"] if t["target"] == "wide_gate_vs_copy")
+    assert wide_target["value"] == wide["ratios"]["gate_vs_copy"] and wide_target["met"] is not None

@@ -39,6 +39,20 @@ Variants (all read the same source Delta tables and end with a Delta commit):
     :func:`anonymizer.cli.run_pipeline` (gate -> anonymize -> check -> promote), a fresh run id per repeat and
     the same key throughout, as consecutive nightly runs would.
 
+Outside the variants (not inside any step):
+
+``startup``
+    a fresh process building the session exactly as ``anonymizer run`` does and reading a tiny Delta table,
+    ``--startup-runs`` times (:mod:`anonymizer_tools.startup`): what every ``anonymizer run`` pays before its
+    gate starts, and what the steps' numbers (one warmed session) never contain.
+``wide`` (``--wide-rows N``)
+    the nine-table schema of :mod:`anonymizer_tools.wide` (composite keys, a multi-level FK graph) at N
+    claims: copy, anonymize step and full run (its per-step breakdown) on it, so that per-table overheads of
+    the gate, the checks and promotion show next to a copy of the same tables.
+
+The full run's per-step seconds (``parts``) are also reported as ratios to the copy of the same tables
+(``step_<name>_vs_copy``, ``gate_vs_copy``, ``checks_vs_copy``), and with two scales as per-step growth.
+
 Memory: ``peak_rss_mb`` is the high-water mark (``VmHWM``) of the Python driver plus the JVM, reset through
 ``/proc/<pid>/clear_refs`` before each run, so it is the peak of that run; the JVM keeps heap it has touched,
 so the JVM part is never below what earlier runs grew it to. ``peak_tree_rss_mb`` samples the resident size
@@ -97,6 +111,9 @@ VARIANTS = (
 )
 SCALING_CORE = frozenset({"copy", "anonymize_engine", "anonymize"})
 WARMUP_VISITS = 2_000
+WARMUP_WIDE_ROWS = 500
+# What the wide scenario times: the copy floor, the anonymize step and the full run's per-step breakdown.
+WIDE_VARIANTS = ("copy", "anonymize", "full_run")
 DATA_SEED = 42
 UDF_TABLE = "dim_patients"
 # The seed job's integer transform: Murmur3 hash modulo ceil(max_value / 2), shifted up by the same amount.
@@ -112,8 +129,17 @@ TARGETS: tuple[tuple[str, str, str, float], ...] = (
     ("anonymize_vs_seed", "anonymize step faster than the seed job (ratio < 1)", "<", 1.0),
     ("anonymize_vs_udf", "anonymize >= 5x the per-row UDF rate", ">=", 5.0),
     ("risk_vs_copy", "risk step / plain copy <= 1.0", "<=", 1.0),
+    ("full_run_vs_copy", "full run / plain copy <= 3.0", "<=", 3.0),
+    ("full_run_vs_copy_stretch", "full run / plain copy <= 2.0 (stretch)", "<=", 2.0),
+    ("gate_vs_copy", "gate (in the full run) / plain copy <= 0.5", "<=", 0.5),
+    ("checks_vs_copy", "checks (in the full run) / plain copy <= 1.0", "<=", 1.0),
+    ("wide_full_run_vs_copy", "wide schema: full run / plain copy <= 3.0", "<=", 3.0),
+    ("wide_gate_vs_copy", "wide schema: gate / plain copy <= 0.5", "<=", 0.5),
+    ("wide_checks_vs_copy", "wide schema: checks / plain copy <= 1.0", "<=", 1.0),
     ("scan_vs_copy", "content scan of the run / plain copy <= 0.5", "<=", 0.5),
     ("scaling", "10x rows -> <= 11x time (anonymize step; 1.1 x the row factor)", "<=", 1.1),
+    ("scaling_full_run", "10x rows -> <= 11x time (full run)", "<=", 1.1),
+    ("scaling_steps", "10x rows -> <= 11x time (every step of the full run; worst step)", "<=", 1.1),
     ("generation_rows_per_s", "synthetic generation >= 200k rows/s", ">=", 200_000.0),
     ("synth_seconds", "make synth <= 15 s", "<=", 15.0),
 )
@@ -406,6 +432,8 @@ class Bench:
     workdir: Path
     verbose: bool = False
     precreate: bool = True  # write empty outputs first, so timed runs overwrite existing tables
+    scenario: str = "medical"  # or "wide": anonymizer_tools.wide's nine tables; the size is then claims
+    contract_path: Path | None = None  # the contract file the pipeline variants load (None: packaged)
 
     def runtime(self, lakehouse: Path) -> LocalRuntime:
         from anonymizer.runtime import LocalRuntime
@@ -420,7 +448,12 @@ class Bench:
             key_file.write_text(self.key_text + "\n")
             key_file.chmod(0o600)
         return build_context(
-            Options(lakehouse=str(lakehouse), key_file=str(key_file), report_dir=str(lakehouse / "reports"))
+            Options(
+                contract=None if self.contract_path is None else str(self.contract_path),
+                lakehouse=str(lakehouse),
+                key_file=str(key_file),
+                report_dir=str(lakehouse / "reports"),
+            )
         )
 
     def log(self) -> Any:
@@ -436,13 +469,19 @@ class Bench:
         lakehouse.mkdir(parents=True)
         runtime = self.runtime(lakehouse)
         started = time.perf_counter()
+        progress = (lambda t: _say(t.strip())) if self.verbose else (lambda _t: None)
+        if self.scenario == "wide":
+            from anonymizer_tools.wide import generate_wide
+
+            counts = generate_wide(runtime, self.contract, visits, DATA_SEED, lakehouse / "_scratch", progress)
+            return time.perf_counter() - started, counts
         counts = generate(
             runtime,
             self.contract,
             Sizes.for_visits(visits),
             DATA_SEED,
             lakehouse / "_scratch",
-            progress=(lambda t: _say(t.strip())) if self.verbose else (lambda _t: None),
+            progress=progress,
         )
         return time.perf_counter() - started, counts
 
@@ -595,7 +634,7 @@ class Bench:
     def warm_up(self, lakehouse: Path, only: frozenset[str] | None = None) -> float:
         """Generate a tiny lakehouse and run every (chosen) variant once on it: nothing of this is reported."""
         started = time.perf_counter()
-        _, counts = self.generate(lakehouse, WARMUP_VISITS)
+        _, counts = self.generate(lakehouse, WARMUP_WIDE_ROWS if self.scenario == "wide" else WARMUP_VISITS)
         for variant in self.variants(lakehouse, counts, only):
             variant.setup()
             variant.run()
@@ -604,22 +643,24 @@ class Bench:
 
     def scale(self, visits: int, only: frozenset[str] | None = None) -> dict[str, Any]:
         """Generate ``visits`` and time the variants (``only``: a subset of them) on it."""
-        lakehouse = self.workdir / f"visits-{visits}"
+        lakehouse = self.workdir / (f"wide-{visits}" if self.scenario == "wide" else f"visits-{visits}")
+        unit = "claims (wide schema)" if self.scenario == "wide" else "visits"
         load_before = _loadavg()
-        _say(f"{visits:,} visits: generating")
+        _say(f"{visits:,} {unit}: generating")
         _settle(self.spark)
         gen_seconds, counts = self.generate(lakehouse, visits)
         rows = sum(counts.values())
-        _say(f"{visits:,} visits: generated {rows:,} rows in {gen_seconds:.1f} s ({rows / gen_seconds:,.0f} rows/s)")
+        _say(f"{visits:,} {unit}: generated {rows:,} rows in {gen_seconds:.1f} s ({rows / gen_seconds:,.0f} rows/s)")
         variants = self.variants(lakehouse, counts, only)
         for rep in range(self.repeats):
             for variant in variants:
                 took = _timed(variant, self.probe, self.spark)
-                _say(f"{visits:,} visits: repeat {rep + 1}/{self.repeats} {variant.name:<21} {took:7.2f} s")
+                _say(f"{visits:,} {unit}: repeat {rep + 1}/{self.repeats} {variant.name:<21} {took:7.2f} s")
         results = {v.name: v.summary() for v in variants}
         collisions = self.seed_collisions(lakehouse) if "seed_baseline" in results else None
         shutil.rmtree(lakehouse, ignore_errors=True)
         return {
+            "scenario": self.scenario,
             "visits": visits,
             "rows": {**counts, "total": rows},
             "generation": {"seconds": round(gen_seconds, 3), "rows": rows, "rows_per_s": round(rows / gen_seconds, 1)},
@@ -661,11 +702,29 @@ def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
         "scan_all_vs_copy": ("content_scan_all", "copy", 3),
         "anonymize_vs_udf_same_rows": ("udf_baseline", "anonymize_udf_subset", 2),
     }
-    return {
+    out = {
         name: round(per_row(a) / per_row(b), digits)
         for name, (a, b, digits) in wanted.items()
         if a in results and b in results
     }
+    return out | step_ratios(results)
+
+
+def step_ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Each step of the full run against the copy of the same tables (the run reads and writes those rows).
+
+    ``step_<name>_vs_copy`` for every step the run logged (gate, anonymize, check, risk, scan, promote,
+    vacuum), plus ``gate_vs_copy`` and ``checks_vs_copy``, the issue's targets' names for two of them.
+    """
+    parts = (results.get("full_run") or {}).get("parts") or {}
+    copy = (results.get("copy") or {}).get("seconds")
+    if not parts or not copy:
+        return {}
+    out = {f"step_{step}_vs_copy": round(float(secs) / float(copy), 3) for step, secs in parts.items()}
+    for alias, step in (("gate_vs_copy", "gate"), ("checks_vs_copy", "check")):
+        if f"step_{step}_vs_copy" in out:
+            out[alias] = out[f"step_{step}_vs_copy"]
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -755,11 +814,19 @@ def scaling(small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:
         ratio: float = round(large["results"][name]["seconds"] / small["results"][name]["seconds"], 3)
         return ratio
 
+    small_parts = small["results"].get("full_run", {}).get("parts") or {}
+    large_parts = large["results"].get("full_run", {}).get("parts") or {}
+    steps = {  # per step of the full run; a step that took ~0 s at the small scale has no meaningful growth
+        step: round(large_parts[step] / small_parts[step], 3)
+        for step in small_parts
+        if step in large_parts and small_parts[step] > 0
+    }
     return {
         "from_visits": small["visits"],
         "to_visits": large["visits"],
         "rows_factor": round(factor, 3),
         **{f"{name}_time_ratio": growth(name) for name in ("copy", "anonymize", "anonymize_engine", "full_run")},
+        "step_time_ratios": steps,
         "allowed_time_ratio": round(1.1 * factor, 3),
     }
 
@@ -767,23 +834,34 @@ def scaling(small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:
 def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target with its measured value and pass/miss (None when not measured in this invocation)."""
     r = report["ratios"]
+    wide = (report.get("wide") or {}).get("ratios") or {}
     scale = report.get("scaling")
     growth = scale.get("anonymize_time_ratio") if scale else None
+    steps = (scale or {}).get("step_time_ratios") or {}
     values: dict[str, float | None] = {
         "anonymize_vs_copy": r.get("anonymize_vs_copy"),
         "anonymize_vs_copy_stretch": r.get("anonymize_vs_copy"),
         "anonymize_vs_seed": r.get("anonymize_vs_seed"),
         "anonymize_vs_udf": r.get("anonymize_vs_udf"),
         "risk_vs_copy": r.get("risk_vs_copy"),
+        "full_run_vs_copy": r.get("full_run_vs_copy"),
+        "full_run_vs_copy_stretch": r.get("full_run_vs_copy"),
+        "gate_vs_copy": r.get("gate_vs_copy"),
+        "checks_vs_copy": r.get("checks_vs_copy"),
+        "wide_full_run_vs_copy": wide.get("full_run_vs_copy"),
+        "wide_gate_vs_copy": wide.get("gate_vs_copy"),
+        "wide_checks_vs_copy": wide.get("checks_vs_copy"),
         "scan_vs_copy": r.get("scan_vs_copy"),
         "scaling": growth,
+        "scaling_full_run": scale.get("full_run_time_ratio") if scale else None,
+        "scaling_steps": max(steps.values()) if steps else None,
         "generation_rows_per_s": report["generation"]["rows_per_s"],
         "synth_seconds": report.get("synth_seconds"),
     }
     out = []
     for key, text, op, threshold in TARGETS:
         value = values[key]
-        if key == "scaling":  # allowed growth is 1.1 x the row factor: x11 time for x10 rows
+        if key.startswith("scaling"):  # allowed growth is 1.1 x the row factor: x11 time for x10 rows
             threshold = round(threshold * scale["rows_factor"], 3) if scale else threshold
         met = (
             None
@@ -832,10 +910,20 @@ def markdown(report: dict[str, Any]) -> str:
         "high-water mark per run (max over runs); tree RSS adds the Python workers (sampled).",
         "",
     ]
-    for scale in report["scales"]:
+    if report.get("startup"):
+        from anonymizer_tools.startup import markdown_line
+
+        lines += ["## Start-up (fresh process, outside every step)", "", markdown_line(report["startup"]), ""]
+    scales = [*report["scales"], *([report["wide"]] if report.get("wide") else [])]
+    for scale in scales:
         rows = scale["rows"]
+        heading = (
+            f"## Wide schema: {scale['visits']:,} claims ({rows['total']:,} rows in {len(rows) - 1} tables)"
+            if scale.get("scenario") == "wide"
+            else f"## {scale['visits']:,} visits ({rows['total']:,} rows in four tables)"
+        )
         lines += [
-            f"## {scale['visits']:,} visits ({rows['total']:,} rows in four tables)",
+            heading,
             "",
             "| variant | seconds (median) | runs | rows | rows/s | peak RSS MB | peak tree RSS MB |",
             "|---|---:|---|---:|---:|---:|---:|",
@@ -848,10 +936,18 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{_fmt(res['peak_tree_rss_mb'], 0)} |"
             )
         lines += ["", "| ratio | value |", "|---|---:|"]
-        lines += [f"| {k} | {v:g} |" for k, v in scale["ratios"].items()]
+        lines += [f"| {k} | {v:g} |" for k, v in scale["ratios"].items() if not k.startswith("step_")]
+        run_parts = (scale["results"].get("full_run") or {}).get("parts") or {}
+        if run_parts and "copy" in scale["results"]:
+            lines += ["", "Full run, step by step, against the plain copy of the same tables:", ""]
+            lines += ["| step | seconds (median) | x copy |", "|---|---:|---:|"]
+            lines += [
+                f"| {step} | {secs:.2f} | {_fmt(scale['ratios'].get(f'step_{step}_vs_copy'), 3)} |"
+                for step, secs in run_parts.items()
+            ]
         gen = scale["generation"]
         lines.append("")
-        if scale["seed_pk_collisions_by_table"] is not None:
+        if scale.get("seed_pk_collisions_by_table") is not None:
             coll = ", ".join(f"{t} {n:,}" for t, n in scale["seed_pk_collisions_by_table"].items())
             lines.append(f"Seed job primary-key collisions: **{scale['seed_pk_collisions']:,}** ({coll}).")
         lines += [
@@ -882,6 +978,9 @@ def markdown(report: dict[str, Any]) -> str:
             f"Time ratio: {grown} (allowed x{s['allowed_time_ratio']:g}).",
             "",
         ]
+        if s.get("step_time_ratios"):
+            per_step = ", ".join(f"{k} x{v:g}" for k, v in s["step_time_ratios"].items())
+            lines += [f"Full run per step: {per_step}.", ""]
     lines += ["## Targets", "", "| target | value | met |", "|---|---:|---|"]
     for t in report["targets"]:
         met = "not measured" if t["met"] is None else ("pass" if t["met"] else "MISS")
@@ -898,6 +997,9 @@ def command_line(args: argparse.Namespace) -> str:
     parts += [f"--also-visits {v}" for v in getattr(args, "also_visits", None) or []]
     if getattr(args, "variants", None):
         parts.append(f"--variants {args.variants}")
+    if getattr(args, "wide_rows", 0):
+        parts.append(f"--wide-rows {args.wide_rows}")
+    parts.append(f"--startup-runs {getattr(args, 'startup_runs', 0)}")
     for flag in ("skip_synth", "scaling_core", "no_warmup"):
         if getattr(args, flag, False):
             parts.append("--" + flag.replace("_", "-"))
@@ -919,6 +1021,8 @@ def main(args: argparse.Namespace) -> int:
     """Run the benchmark; writes ``--json`` and a Markdown table (``--markdown``, default next to the JSON)."""
     if args.repeats < 1 or args.visits < 1 or args.udf_rows < 1:
         raise UsageError("--visits, --repeats and --udf-rows must be positive", fix="pass numbers >= 1")
+    if getattr(args, "startup_runs", 0) < 0 or getattr(args, "wide_rows", 0) < 0:
+        raise UsageError("--startup-runs and --wide-rows must not be negative", fix="pass 0 to skip, or N >= 1")
     extra = list(getattr(args, "also_visits", None) or [])
     if getattr(args, "scale_10m", False):
         extra.append(TEN_MILLION)
@@ -956,6 +1060,14 @@ def main(args: argparse.Namespace) -> int:
             precreate=not getattr(args, "no_warmup", False),
         )
         chosen = _chosen_variants(getattr(args, "variants", None))
+        startup: dict[str, Any] | None = None
+        startup_runs = int(getattr(args, "startup_runs", 0) or 0)
+        if startup_runs > 0:
+            from anonymizer_tools.startup import measure_startup, write_probe_table
+
+            _say(f"start-up: {startup_runs} fresh processes building the session as `anonymizer run` does")
+            startup = measure_startup(write_probe_table(spark, workdir / "startup_probe"), startup_runs)
+            _say(f"start-up: {startup['to_first_read_s']:.2f} s to the first Delta read (median)")
         if getattr(args, "no_warmup", False):
             _say("no warm-up (--no-warmup): the first runs pay JIT and first-commit costs")
         else:
@@ -966,7 +1078,14 @@ def main(args: argparse.Namespace) -> int:
         for i, visits in enumerate(scales):
             per_scale.append(bench.scale(visits, chosen if i == 0 else core))
             # written after every scale, so a larger scale that fails leaves the smaller one's numbers behind
-            report = build_report(args, per_scale, synth_seconds, synth_note, machine_facts(spark))
+            report = build_report(args, per_scale, synth_seconds, synth_note, machine_facts(spark), startup=startup)
+            write_outputs(report, json_path, md_path)
+        wide_rows = int(getattr(args, "wide_rows", 0) or 0)
+        if wide_rows > 0:
+            wide = wide_scale(bench, wide_rows, workdir, chosen)
+            report = build_report(
+                args, per_scale, synth_seconds, synth_note, machine_facts(spark), startup=startup, wide=wide
+            )
             write_outputs(report, json_path, md_path)
     finally:
         if own_session:
@@ -976,6 +1095,22 @@ def main(args: argparse.Namespace) -> int:
     print(markdown(report), flush=True)
     _say(f"wrote {json_path} and {md_path}")
     return 0
+
+
+def wide_scale(bench: Bench, claims: int, workdir: Path, chosen: frozenset[str] | None) -> dict[str, Any]:
+    """The wide scenario: same session, key and repeats as the medical one, its own contract and lakehouse."""
+    import dataclasses
+
+    from anonymizer_tools.wide import CONTRACT_PATH, wide_contract
+
+    wide = dataclasses.replace(bench, contract=wide_contract(), contract_path=CONTRACT_PATH, scenario="wide")
+    only = frozenset(WIDE_VARIANTS) & chosen if chosen else frozenset(WIDE_VARIANTS)
+    only = only or frozenset(WIDE_VARIANTS)  # --variants without any wide one: the wide scenario's own set
+    if bench.precreate:
+        _say(f"wide schema: warm-up on {WARMUP_WIDE_ROWS:,} claims")
+        _say(f"wide schema: warm-up done in {wide.warm_up(workdir / 'warmup-wide', only):.1f} s")
+    _say(f"wide schema: {claims:,} claims in {len(wide.contract.tables)} tables")
+    return wide.scale(claims, only)
 
 
 def write_outputs(report: dict[str, Any], json_path: Path, md_path: Path) -> None:
@@ -991,8 +1126,15 @@ def build_report(
     synth_seconds: float | None,
     synth_note: str,
     machine: dict[str, Any],
+    *,
+    startup: dict[str, Any] | None = None,
+    wide: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON report: the first scale's numbers at the top level, every scale under ``scales``."""
+    """The JSON report: the first scale's numbers at the top level, every scale under ``scales``.
+
+    ``startup`` (fresh-process session start, outside every step) and ``wide`` (the wide scenario's scale,
+    same shape as an entry of ``scales``) are None when not measured.
+    """
     primary = per_scale[0]
     report: dict[str, Any] = {
         "visits": primary["visits"],
@@ -1005,6 +1147,8 @@ def build_report(
         "synth_note": synth_note,
         "scaling": scaling(primary, max(per_scale[1:], key=lambda s: s["visits"])) if len(per_scale) > 1 else None,
         "scales": per_scale,
+        "startup": startup,
+        "wide": wide,
         "repeats": args.repeats,
         "udf_rows": args.udf_rows,
         "machine": machine,

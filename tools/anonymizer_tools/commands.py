@@ -151,3 +151,17 @@ def register_bench(add: CommandAdder) -> None:
         help="skip the warm-up and the untimed pre-creation of outputs (smoke tests only)",
     )
     bp.add_argument("--verbose", action="store_true", help="print the pipeline's step and table lines")
+    bp.add_argument(
+        "--startup-runs",
+        type=int,
+        default=3,
+        metavar="N",
+        help="time N fresh processes starting Spark as `anonymizer run` does (0: skip; reported apart from steps)",
+    )
+    bp.add_argument(
+        "--wide-rows",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time the nine-table wide schema (composite keys, deep FK graph) at N claims (~6.5 N rows)",
+    )
