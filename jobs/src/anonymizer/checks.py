@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import functions as F
 
 from anonymizer.contract import Contract
+from anonymizer.parallel import in_parallel
 from anonymizer.privacy import shift_bounds_violation
 from anonymizer.runtime import Runtime
 from anonymizer.strategies import STRATEGIES, CheckInput
@@ -68,6 +70,8 @@ class CheckContext:
     source_filter: Callable[[DataFrame, str], DataFrame] | None = None
     # Further checks run after the built-in ones (e.g. anonymizer.release.check_release).
     extra_checks: list[Callable[[CheckContext], None]] = field(default_factory=list)
+    # What run_checks' aggregations measured, keyed (kind, table): later checks reuse it instead of re-reading.
+    measured: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def add(self, check: Check) -> None:
         self.results.append(check)
@@ -104,15 +108,25 @@ def check_structure(ctx: CheckContext, table: str) -> None:
     )
 
 
-def check_counts(ctx: CheckContext, table: str) -> dict[str, int]:
+def _staged_numbers(ctx: CheckContext, table: str) -> dict[str, Any]:
+    """One aggregation over the staged table: rows, NULLs per column and distinct primary keys."""
+    spec = ctx.contract.tables[table]
+    aggs = [F.count(F.lit(1)).alias("__rows")] + [F.sum(F.col(c).isNull().cast("long")).alias(c) for c in spec.columns]
+    aggs.append(F.count_distinct(*[F.col(c) for c in spec.primary_key]).alias("__distinct_pk"))
+    return _stg(ctx, table).agg(*aggs).collect()[0].asDict()
+
+
+def _source_numbers(ctx: CheckContext, table: str) -> dict[str, Any]:
+    """One aggregation over the source rows staging should hold: rows and NULLs per column."""
+    cols = list(ctx.contract.tables[table].columns)
+    aggs = [F.count(F.lit(1)).alias("__rows")] + [F.sum(F.col(c).isNull().cast("long")).alias(c) for c in cols]
+    return _src(ctx, table).agg(*aggs).collect()[0].asDict()
+
+
+def _judge_counts(ctx: CheckContext, table: str, src: dict[str, Any], stg: dict[str, Any]) -> None:
     """Row counts and per-column NULL counts equal; primary key unique and non-null."""
     spec = ctx.contract.tables[table]
     cols = list(spec.columns)
-    aggs = [F.count(F.lit(1)).alias("__rows")] + [F.sum(F.col(c).isNull().cast("long")).alias(c) for c in cols]
-    src = _src(ctx, table).agg(*aggs).collect()[0].asDict()
-    stg_df = _stg(ctx, table)
-    pk = spec.primary_key
-    stg = stg_df.agg(*aggs, F.count_distinct(*[F.col(c) for c in pk]).alias("__distinct_pk")).collect()[0].asDict()
     ctx.add(
         Check(
             "row_count_equal",
@@ -133,6 +147,7 @@ def check_counts(ctx: CheckContext, table: str) -> dict[str, int]:
             "; ".join(f"{c}: source {a} vs staging {b}" for c, (a, b) in diffs.items()),
         )
     )
+    pk = spec.primary_key
     pk_nulls = sum(stg[c] or 0 for c in pk)
     ctx.add(
         Check(
@@ -143,33 +158,49 @@ def check_counts(ctx: CheckContext, table: str) -> dict[str, int]:
             {"rows": stg["__rows"], "distinct": stg["__distinct_pk"], "nulls": pk_nulls},
         )
     )
-    return {"rows": int(stg["__rows"])}
 
 
-def _orphans_and_joined(child: DataFrame, parent: DataFrame, cols: list[str], pcols: list[str]) -> tuple[int, int]:
-    """(orphans, joined rows) of child -> parent in one left join (parent keys are unique: checked before)."""
-    present = child
-    for c in cols:
-        present = present.where(F.col(c).isNotNull())
-    p = parent.select(*[F.col(pc).alias(f"__p{i}") for i, pc in enumerate(pcols)], F.lit(1).alias("__hit"))
-    cond = [present[c] == p[f"__p{i}"] for i, c in enumerate(cols)]
-    row = (
-        present.join(p, cond, "left")
-        .agg(
-            F.sum(F.col("__hit").isNull().cast("long")).alias("orphans"),
-            F.sum(F.col("__hit").isNotNull().cast("long")).alias("joined"),
-        )
-        .collect()[0]
-    )
-    return int(row["orphans"] or 0), int(row["joined"] or 0)
+def _fk_numbers(
+    child: DataFrame, parents: list[DataFrame], fks: list[Any], products: list[tuple[int, ...]]
+) -> dict[str, int]:
+    """Orphans and joined rows of every foreign key of one child table, in one aggregation.
+
+    Each parent's keys are grouped with their multiplicity and left-joined, so the child's rows are never
+    multiplied: ``joined`` (sum of multiplicities) is exactly the row count of ``child JOIN parent``, even when
+    a staged parent key is duplicated, and an orphan is a child row with every FK column set and no parent.
+    ``products``: sets of FKs whose chained inner join is counted too (sum of the product of multiplicities).
+    """
+    df = child
+    aggs = []
+    mults = []
+    for i, (fk, parent) in enumerate(zip(fks, parents, strict=True)):
+        refs = [f"__fk{i}_{j}" for j in range(len(fk.columns))]
+        grouped = parent.groupBy(*[F.col(pc).alias(r) for pc, r in zip(fk.references.columns, refs, strict=True)])
+        keys = grouped.agg(F.count(F.lit(1)).alias(f"__mult{i}"))
+        df = df.join(keys, [df[c] == keys[r] for c, r in zip(fk.columns, refs, strict=True)], "left")
+        mult = F.col(f"__mult{i}")
+        present = F.lit(True)
+        for c in fk.columns:
+            present = present & F.col(c).isNotNull()
+        aggs += [
+            F.sum((present & mult.isNull()).cast("long")).alias(f"orphans{i}"),
+            F.sum(F.coalesce(mult, F.lit(0))).alias(f"joined{i}"),
+        ]
+        mults.append(F.coalesce(mult, F.lit(0)))
+    for n, group in enumerate(products):
+        product = F.lit(1).cast("long")
+        for i in group:
+            product = product * mults[i]
+        aggs.append(F.sum(product).alias(f"product{n}"))
+    row = df.agg(*aggs).collect()[0].asDict()
+    return {k: int(v or 0) for k, v in row.items()}
 
 
-def check_foreign_keys(ctx: CheckContext, table: str) -> None:
+def _judge_foreign_keys(ctx: CheckContext, table: str, src: dict[str, int], stg: dict[str, int]) -> None:
     """Orphans and join cardinality of every FK equal the source's."""
-    for fk in ctx.contract.tables[table].foreign_keys:
-        parent = fk.references.table
-        s_orph, s_join = _orphans_and_joined(_src(ctx, table), _src(ctx, parent), fk.columns, fk.references.columns)
-        t_orph, t_join = _orphans_and_joined(_stg(ctx, table), _stg(ctx, parent), fk.columns, fk.references.columns)
+    for i, fk in enumerate(ctx.contract.tables[table].foreign_keys):
+        s_orph, s_join = src[f"orphans{i}"], src[f"joined{i}"]
+        t_orph, t_join = stg[f"orphans{i}"], stg[f"joined{i}"]
         ctx.add(
             Check(
                 "foreign_key_integrity",
@@ -177,7 +208,7 @@ def check_foreign_keys(ctx: CheckContext, table: str) -> None:
                 ",".join(fk.columns),
                 s_orph == t_orph and s_join == t_join,
                 {
-                    "parent": parent,
+                    "parent": fk.references.table,
                     "source_orphans": s_orph,
                     "staging_orphans": t_orph,
                     "source_joined": s_join,
@@ -205,8 +236,17 @@ def _unchanged_chance(col: Any) -> float | None:
     return STRATEGIES[col.strategy].unchanged_chance
 
 
-def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
-    """Per-row checks on aligned rows: PII changed, date shifts within bounds, every output valid for its strategy."""
+@dataclass
+class _RowNumbers:
+    """What the aligned aggregation measured, and which columns each number is about."""
+
+    stats: dict[str, Any]
+    pii: list[str]
+    shifts: dict[str, int]
+
+
+def _row_numbers(ctx: CheckContext, table: str) -> _RowNumbers:
+    """One aggregation over source rows joined with their own staged rows: PII unchanged, shifts, formats."""
     spec = ctx.contract.tables[table]
     settings = ctx.contract.settings
     aligned = _aligned(ctx, table)
@@ -238,7 +278,13 @@ def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
             check = CheckInput(F.col(f"s__{c}"), F.col(f"t__{c}"), col.sql_type, col.strategy_params(), settings)
             invalid = F.coalesce(STRATEGIES[col.strategy].output_check(check), F.lit(False))
         aggs.append(F.sum(invalid.cast("long")).alias(f"badfmt__{c}"))
-    stats = aligned.agg(*aggs).collect()[0].asDict()
+    return _RowNumbers(aligned.agg(*aggs).collect()[0].asDict(), pii, shifts)
+
+
+def _judge_rows(ctx: CheckContext, table: str, rows: int, measured: _RowNumbers) -> None:
+    """Per-row checks on aligned rows: PII changed, date shifts within bounds, every output valid for its strategy."""
+    spec = ctx.contract.tables[table]
+    stats, pii, shifts = measured.stats, measured.pii, measured.shifts
     ctx.add(
         Check(
             "rows_aligned",
@@ -271,21 +317,50 @@ def check_rows(ctx: CheckContext, table: str, rows: int) -> None:
         )
 
 
-def check_pii_overlap(ctx: CheckContext, table: str) -> None:
-    """Anti-join per direct identifier: how many staged values exist anywhere in the source column.
+def _overlap_columns(ctx: CheckContext, table: str) -> list[str]:
+    spec = ctx.contract.tables[table]
+    return [
+        c
+        for c, col in spec.columns.items()
+        if col.classification == "direct_identifier" and STRATEGIES[col.strategy].unchanged_chance is not None
+    ]
+
+
+def _overlap_numbers(ctx: CheckContext, table: str) -> dict[str, int]:
+    """Distinct staged values found anywhere in the same source column, for every direct identifier.
+
+    One job per column type instead of one per column: each side is read once, its (column, value) pairs
+    exploded, deduplicated and semi-joined, and the matches counted per column.
+    """
+    columns = _overlap_columns(ctx, table)
+    src_df, stg_df = _src(ctx, table), _stg(ctx, table)
+    by_type: dict[str, list[str]] = {}
+    for c in columns:  # an array holds one element type: columns of different types go in different jobs
+        by_type.setdefault(stg_df.schema[c].dataType.simpleString(), []).append(c)
+    out = dict.fromkeys(columns, 0)
+    for group in by_type.values():
+
+        def pairs(df: DataFrame, group: list[str] = group) -> DataFrame:
+            cells = F.array(*[F.struct(F.lit(i).alias("c"), F.col(c).alias("v")) for i, c in enumerate(group)])
+            exploded = df.select(F.explode(cells).alias("x")).select("x.c", "x.v")
+            return exploded.where(F.col("v").isNotNull()).distinct()
+
+        rows = pairs(stg_df).join(pairs(src_df), ["c", "v"], "left_semi").groupBy("c").count().collect()
+        out.update({group[int(r["c"])]: int(r["count"]) for r in rows})
+    return out
+
+
+def _judge_pii_overlap(ctx: CheckContext, table: str, overlaps: dict[str, int]) -> None:
+    """How many staged values of each direct identifier exist anywhere in the source column.
 
     Blocking only for strategies whose output space cannot meet real values (hash, email at reserved
     domains); for names, addresses, SSNs and phones a coincidental overlap with *another* person's real value
     is expected and is reported, while the per-row check above catches a value passed through.
     """
     spec = ctx.contract.tables[table]
-    for c, col in spec.columns.items():
-        if col.classification != "direct_identifier" or STRATEGIES[col.strategy].unchanged_chance is None:
-            continue
-        src = _src(ctx, table).select(F.col(c).alias("v")).where(F.col("v").isNotNull()).distinct()
-        stg = _stg(ctx, table).select(F.col(c).alias("v")).where(F.col("v").isNotNull()).distinct()
-        overlap = stg.join(src, "v", "left_semi").count()
-        blocking = STRATEGIES[col.strategy].overlap_blocking
+    for c in _overlap_columns(ctx, table):
+        overlap = overlaps[c]
+        blocking = STRATEGIES[spec.columns[c].strategy].overlap_blocking
         ctx.add(
             Check(
                 "pii_value_overlap",
@@ -337,72 +412,91 @@ def check_entity_intervals(ctx: CheckContext) -> None:
                     )
 
 
+SEED_TABLES = {
+    "doctors": "dim_doctors",
+    "patients": "dim_patients",
+    "hospitals": "dim_hospitals",
+    "visits": "fact_visits",
+}
+SEED_JOIN = ("fact_visits", ("patient_id", "hospital_id"))  # visits JOIN patients JOIN hospitals
+
+# The seed project's two assertions, evaluated on numbers the aggregations above measured.
 SEED_VALIDATION = """
-SELECT assert_true(
-  (SELECT COUNT(*) FROM {src_doctors}) = (SELECT COUNT(*) FROM {stg_doctors})
-  AND (SELECT COUNT(*) FROM {src_patients}) = (SELECT COUNT(*) FROM {stg_patients})
-  AND (SELECT COUNT(*) FROM {src_hospitals}) = (SELECT COUNT(*) FROM {stg_hospitals})
-  AND (SELECT COUNT(*) FROM {src_visits}) = (SELECT COUNT(*) FROM {stg_visits}),
-  'row counts differ between source and staging') AS counts_ok,
-assert_true(
-  (SELECT COUNT(*) FROM {src_visits} v JOIN {src_patients} p ON v.patient_id = p.patient_id
-     JOIN {src_hospitals} h ON v.hospital_id = h.hospital_id)
-  = (SELECT COUNT(*) FROM {stg_visits} v JOIN {stg_patients} p ON v.patient_id = p.patient_id
-     JOIN {stg_hospitals} h ON v.hospital_id = h.hospital_id),
-  'fact_visits joined on all dimensions differs between source and staging') AS joins_ok
+SELECT assert_true(:counts_equal, 'row counts differ between source and staging') AS counts_ok,
+assert_true(:joins_equal, 'fact_visits joined on all dimensions differs between source and staging') AS joins_ok
 """
 
 
-def check_seed_validation(ctx: CheckContext) -> None:
-    """The seed project's validation assertions (counts, joined count) as Spark SQL with assert_true."""
-    c = ctx.contract
-    needed = {
-        "doctors": "dim_doctors",
-        "patients": "dim_patients",
-        "hospitals": "dim_hospitals",
-        "visits": "fact_visits",
-    }
-    if not all(t in c.tables for t in needed.values()):
+def _seed_products(ctx: CheckContext, table: str) -> list[tuple[int, ...]]:
+    """FK index groups whose chained join the seed validation counts (only on the seed's own tables)."""
+    child, columns = SEED_JOIN
+    if table != child or not all(t in ctx.contract.tables for t in SEED_TABLES.values()):
+        return []
+    fks = ctx.contract.tables[table].foreign_keys
+    found = [next((i for i, fk in enumerate(fks) if fk.columns == [c]), None) for c in columns]
+    return [tuple(i for i in found if i is not None)] if None not in found else []
+
+
+def _judge_seed_validation(ctx: CheckContext, measured: dict[tuple[str, str], Any]) -> None:
+    """The seed project's validation assertions (counts, joined count), with Spark SQL's assert_true.
+
+    The numbers are the ones the per-table aggregations measured (row counts; the chained join's row count
+    is the sum of the product of parent-key multiplicities over the fact rows), not four more counts and
+    two more three-way joins.
+    """
+    child = SEED_JOIN[0]
+    if not all(t in ctx.contract.tables for t in SEED_TABLES.values()) or not _seed_products(ctx, child):
         return
-    refs = {}
-    views = []
-    for short, table in needed.items():
-        refs[f"src_{short}"] = ctx.runtime.ref(c.source_name(table))
-        refs[f"stg_{short}"] = ctx.runtime.ref(c.staging_name(table))
-        if ctx.source_filter:  # compare with the source rows staging should hold
-            views.append(f"_anonymizer_released_{short}")
-            _src(ctx, table).createOrReplaceTempView(views[-1])
-            refs[f"src_{short}"] = views[-1]
+    counts_equal = all(measured[("src", t)]["__rows"] == measured[("stg", t)]["__rows"] for t in SEED_TABLES.values())
+    joins_equal = measured[("fk_src", child)]["product0"] == measured[("fk_stg", child)]["product0"]
     try:
-        ctx.runtime.sql(SEED_VALIDATION.format(**refs)).collect()
+        ctx.runtime.sql(SEED_VALIDATION, {"counts_equal": counts_equal, "joins_equal": joins_equal}).collect()
         ctx.add(Check("seed_validate_results", "*", None, True, {"assertions": 2}))
     except Exception as exc:
         ctx.add(Check("seed_validate_results", "*", None, False, {"assertions": 2}, str(exc).splitlines()[0][:300]))
-    finally:
-        for view in views:
-            ctx.runtime.spark.catalog.dropTempView(view)
 
 
 def run_checks(ctx: CheckContext) -> list[Check]:
-    """All checks; tables are checked in parallel threads (independent Spark jobs), reported in table order."""
-    from concurrent.futures import ThreadPoolExecutor
+    """All checks, with as few Spark jobs as the checks allow, run concurrently; reported in table order.
 
+    Per table: one aggregation over staging (rows, NULLs, distinct keys), one over the source rows staging
+    should hold, one over source rows joined with their own staged rows (PII, shifts, formats), one per side
+    for all its foreign keys, and one for the direct identifiers' value overlap. The seed validation and the
+    release checks reuse these numbers.
+    """
     order = ctx.contract.dependency_order()
+    spec = ctx.contract.tables
+    jobs: list[tuple[tuple[str, str], Callable[[], Any]]] = []
 
-    def per_table(table: str) -> None:
-        check_structure(ctx, table)
-        rows = check_counts(ctx, table)["rows"]
-        check_foreign_keys(ctx, table)
-        check_rows(ctx, table, rows)
-        check_pii_overlap(ctx, table)
+    def fk_job(side: str, table: str) -> Callable[[], Any]:
+        read = _src if side == "src" else _stg
+        fks = spec[table].foreign_keys
+        return lambda: _fk_numbers(
+            read(ctx, table), [read(ctx, fk.references.table) for fk in fks], fks, _seed_products(ctx, table)
+        )
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = [pool.submit(per_table, t) for t in order]
-    for future in futures:
-        future.result()
-    ctx.results.sort(key=lambda c: order.index(c.table))
+    for t in order:
+        jobs += [
+            (("aligned", t), partial(_row_numbers, ctx, t)),
+            (("stg", t), partial(_staged_numbers, ctx, t)),
+            (("src", t), partial(_source_numbers, ctx, t)),
+        ]
+        if spec[t].foreign_keys:
+            jobs += [(("fk_stg", t), fk_job("stg", t)), (("fk_src", t), fk_job("src", t))]
+        if _overlap_columns(ctx, t):
+            jobs.append((("overlap", t), partial(_overlap_numbers, ctx, t)))
+    measured = dict(zip([k for k, _ in jobs], in_parallel([fn for _, fn in jobs], lambda fn: fn()), strict=True))
+    ctx.measured = measured
+    for t in order:
+        check_structure(ctx, t)
+        _judge_counts(ctx, t, measured[("src", t)], measured[("stg", t)])
+        if spec[t].foreign_keys:
+            _judge_foreign_keys(ctx, t, measured[("fk_src", t)], measured[("fk_stg", t)])
+        _judge_rows(ctx, t, int(measured[("stg", t)]["__rows"]), measured[("aligned", t)])
+        if ("overlap", t) in measured:
+            _judge_pii_overlap(ctx, t, measured[("overlap", t)])
     check_entity_intervals(ctx)
-    check_seed_validation(ctx)
+    _judge_seed_validation(ctx, measured)
     for extra in ctx.extra_checks:
         extra(ctx)
     return ctx.results

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from anonymizer.classify import patch_yaml, suggest
 from anonymizer.contract import Contract
 from anonymizer.domains import SMALL_DOMAIN_FIX, small_domain_columns
+from anonymizer.parallel import in_parallel
 from anonymizer.runtime import KeyMetadata, LiveColumn, Runtime
 from anonymizer.strategies import key_strategies
 from anonymizer.tags import CONTRACT_HASH_TAG, expected_column_tags
@@ -226,18 +227,6 @@ def _structure(
     return out
 
 
-def _in_parallel(tables: list[str], work: Callable[[str], Any]) -> list[Any]:
-    """``work(table)`` for every table on a few threads (independent Spark jobs and metadata calls), in order.
-
-    Why threads: the gate's cost grows with the number of tables, not rows (a metadata round trip and a small
-    job each); one after another, a wide schema spends most of its gate time waiting.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(work, tables))
-
-
 def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allow_empty: bool = False) -> GateResult:
     """Compare the live source with the contract; data checks only once the structure matches.
 
@@ -251,17 +240,17 @@ def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allo
     live_tags = runtime.column_tags(src.catalog, src.schema_)
     order = contract.dependency_order()
     structures = dict(
-        zip(order, _in_parallel(order, lambda t: _structure(runtime, contract, t, live_tags)), strict=True)
+        zip(order, in_parallel(order, lambda t: _structure(runtime, contract, t, live_tags)), strict=True)
     )
     for table in order:
         result.findings.extend(structures[table].findings)
     structure_ok = {t: s.ok for t, s in structures.items()}
     scanned = [t for t in order if structure_ok[t]]
-    raw = dict(zip(scanned, _in_parallel(scanned, lambda t: raw_rows(runtime, contract.source_name(t))), strict=True))
+    raw = dict(zip(scanned, in_parallel(scanned, lambda t: raw_rows(runtime, contract.source_name(t))), strict=True))
     passes = dict(
         zip(
             scanned,
-            _in_parallel(scanned, lambda t: _data_pass(runtime, contract, t, structures[t].live, raw, structure_ok)),
+            in_parallel(scanned, lambda t: _data_pass(runtime, contract, t, structures[t].live, raw, structure_ok)),
             strict=True,
         )
     )
