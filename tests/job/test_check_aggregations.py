@@ -38,3 +38,35 @@ def test_fk_numbers_equal_separate_left_joins_even_with_duplicate_parent_keys(sp
     assert (
         got["product0"] == one("SELECT count(*) FROM c JOIN p ON c.p = p.pid JOIN h ON c.h = h.hid AND c.k = h.hk") == 2
     )
+
+
+def test_null_strategy_columns_must_be_null_in_every_staged_row() -> None:
+    """A `null` column: staging NULLs equal the row count whatever the source held; one value left is a failure."""
+    from anonymizer.checks import CheckContext, _judge_counts
+    from anonymizer.contract import parse_contract
+
+    contract = parse_contract(
+        """
+contract_version: 1
+name: tiny
+source: {catalog: src, schema: s}
+target: {catalog: tgt, schema: s, staging_schema: stg}
+tables:
+  t:
+    primary_key: [id]
+    columns:
+      id: {type: int, nullable: false, classification: key, strategy: key}
+      notes: {type: string, nullable: true, classification: sensitive, strategy: "null"}
+""",
+        "tiny.yaml",
+    )
+
+    def judged(staged_nulls: int) -> Any:
+        ctx = CheckContext(runtime=None, contract=contract, anonymize_keys=lambda df, _t: df)  # type: ignore[arg-type]
+        src = {"__rows": 10, "id": 0, "notes": 3}  # the source held 7 notes
+        _judge_counts(ctx, "t", src, {"__rows": 10, "id": 0, "notes": staged_nulls, "__distinct_pk": 10})
+        return next(c for c in ctx.results if c.name == "null_counts_equal")
+
+    assert judged(10).passed
+    left = judged(9)
+    assert not left.passed and "notes: expected 10 vs staging 9" in left.message

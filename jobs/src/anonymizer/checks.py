@@ -136,7 +136,9 @@ def _judge_counts(ctx: CheckContext, table: str, src: dict[str, Any], stg: dict[
             {"source": src["__rows"], "staging": stg["__rows"]},
         )
     )
-    diffs = {c: (src[c] or 0, stg[c] or 0) for c in cols if (src[c] or 0) != (stg[c] or 0)}
+    # A `null`-strategy column must be NULL in every staged row, whatever the source held (a value there leaks).
+    expected = {c: src["__rows"] if spec.columns[c].strategy == "null" else (src[c] or 0) for c in cols}
+    diffs = {c: (expected[c], stg[c] or 0) for c in cols if expected[c] != (stg[c] or 0)}
     ctx.add(
         Check(
             "null_counts_equal",
@@ -144,7 +146,7 @@ def _judge_counts(ctx: CheckContext, table: str, src: dict[str, Any], stg: dict[
             None,
             not diffs,
             {"columns": len(cols), "differing": len(diffs)},
-            "; ".join(f"{c}: source {a} vs staging {b}" for c, (a, b) in diffs.items()),
+            "; ".join(f"{c}: expected {a} vs staging {b}" for c, (a, b) in diffs.items()),
         )
     )
     pk = spec.primary_key
