@@ -122,6 +122,28 @@ def lakehouse_dir(path: str | os.PathLike[str] | None) -> Path:
     return root
 
 
+def _wait_for_jvm_exit(timeout: float = 600.0) -> None:
+    """Close the JVM's stdin (it exits on EOF) and wait: the archive is written while it exits.
+
+    Without the wait the interpreter's exit can end the JVM before the archive is complete, and the warm step
+    would silently leave none.
+    """
+    import subprocess
+
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    proc = getattr(gateway, "proc", None)
+    if proc is None:
+        return
+    if proc.stdin is not None:
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:  # a JVM that does not exit in time only costs the archive
+        return
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m anonymizer.lakehouse --warm``: start one session so Ivy caches the Delta jars.
 
@@ -140,8 +162,12 @@ def main(argv: list[str] | None = None) -> int:
             table = f"{tmp}/t"  # the classes of a Delta write and a first Delta read go into the archive
             spark.range(1).write.format("delta").save(table)
             spark.read.format("delta").load(table).count()
+        version = spark.version
         spark.stop()
-        print(f"Spark {spark.version} with {DELTA_PACKAGE} ready", flush=True)
+        _wait_for_jvm_exit()
+        archive = cds_archive()
+        written = f"{archive} ({archive.stat().st_size >> 20} MiB)" if archive.is_file() else "not written"
+        print(f"Spark {version} with {DELTA_PACKAGE} ready; class-data-sharing archive: {written}", flush=True)
     return 0
 
 
