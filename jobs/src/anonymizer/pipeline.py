@@ -13,7 +13,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from anonymizer.errors import (
 )
 from anonymizer.gate import GateResult, run_gate
 from anonymizer.journal import EventName, Journal, LockBusy
+from anonymizer.parallel import in_parallel
 from anonymizer.tables import contract_columns, foreign_keys
 
 # Aliases of ExitCode, kept for callers that imported them from here.
@@ -204,7 +204,7 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
         fault_point(f"anonymize:{finished}")
 
     with ctx.runtime.commit_note(run_id):
-        in_parallel(one, ctx.contract.dependency_order())
+        in_parallel(ctx.contract.dependency_order(), one)
     log.timed("anonymize", started)
     release_plan = release.plan(ctx.contract, as_of)
     journal.record(
@@ -214,15 +214,6 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
         detail={"staging_versions": versions, "release": release_plan},
     )
     return versions
-
-
-def in_parallel(fn: Callable[[str], None], tables: list[str]) -> None:
-    """Run ``fn`` per table in threads: Spark runs their jobs concurrently and the per-table fixed costs
-    (planning, Delta commits, Python worker start) overlap. The first error is raised after all finish."""
-    with ThreadPoolExecutor(max_workers=max(1, min(4, len(tables)))) as pool:
-        futures = [pool.submit(fn, t) for t in tables]
-    for future in futures:
-        future.result()
 
 
 def _staging_matches(ctx: Context, run_id: str, versions: dict[str, int]) -> None:
