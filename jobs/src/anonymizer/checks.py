@@ -137,7 +137,7 @@ def _judge_counts(ctx: CheckContext, table: str, src: dict[str, Any], stg: dict[
         )
     )
     # A `null`-strategy column must be NULL in every staged row, whatever the source held (a value there leaks).
-    expected = {c: src["__rows"] if spec.columns[c].strategy == "null" else (src[c] or 0) for c in cols}
+    expected = {c: src["__rows"] if STRATEGIES[spec.columns[c].strategy].all_null else (src[c] or 0) for c in cols}
     diffs = {c: (expected[c], stg[c] or 0) for c in cols if expected[c] != (stg[c] or 0)}
     ctx.add(
         Check(

@@ -239,6 +239,7 @@ class StrategySpec:
     serves_key_columns: bool = False  # may be applied to a column classified 'key'
     clear_text: bool = False  # the output is the input: refused for identifiers and keys
     shift_days: Callable[[Any, Settings], int] | None = None  # max days of a per-entity date shift
+    all_null: bool = False  # NULL in every output row: the staged NULL count is the row count, not the source's
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -738,6 +739,7 @@ STRATEGIES: dict[str, StrategySpec] = {
             output_check=_check_null,
             output_rule="NULL",
             fit=_fit_null,
+            all_null=True,
             classify=(
                 ClassifyHint(101, "sensitive", nullable=True, reason="unknown content: withheld (null) until reviewed"),
             ),
