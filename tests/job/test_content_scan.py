@@ -54,6 +54,10 @@ def notes_contract(path: Path, acknowledge: bool = False) -> Path:
     if acknowledge:
         notes["scan"] = {"acknowledged": [{"pattern": p, "reason": REASON} for p in EXPECTED]}
     doc["tables"]["dim_patients"]["columns"]["notes"] = notes
+    # The risk step is not under test here. On 2,000 visits the share of patients whose classes need
+    # suppression depends on the random key's date shifts (usually under the shipped 15 % cap; one CI run
+    # went above it and the clean run stopped with exit 9), so the cap is raised to keep this test on the scan.
+    doc["privacy"]["suppression"]["max_share"] = 0.5
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
