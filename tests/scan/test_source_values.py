@@ -28,7 +28,7 @@ CELLS = {  # cell -> is it a source value?
     "jo li": True,  # two short tokens, five characters: a needle, and the whole cell equals it
     "ssn 123 45 6789 filed": True,  # normalized punctuation, three-token needle inside
     "routine check": False,
-    "met zed alpha today": True,  # the source value starts with punctuation: kept by the first-letter filter
+    "met zed alpha today": True,  # the source value starts with punctuation: normalized away
     "dr. ÉLODIE BRUN, cardiology": True,  # non-ASCII initial, upper case in the cell
 }
 
@@ -55,3 +55,31 @@ def test_source_values_inside_cells(spark: Any, broadcast_keys: int, monkeypatch
     assert found == expected, {cells[int(c[1:])]: c in found for c in expected ^ found}
     for finding in [f for f in result.findings if f.pattern == "source_value"]:  # first letter + length only
         assert all(part not in finding.example.lower() for part in ("mary", "smithson", "6789", "dyke")), finding
+
+
+def test_a_cell_counts_once_whatever_the_needles_it_holds(spark: Any) -> None:
+    """The rate counts cells: a name held by three patients, twice in one cell, is one hit per cell."""
+    source = spark.createDataFrame([("Ada Lovelace",), ("ada lovelace",), ("ADA LOVELACE",)], "name string")
+    needles = identifier_values(spark, [(source, ["name"])])
+    notes = ["saw ada lovelace and ada lovelace", "Ada Lovelace", "lovelace ada", "ada"]
+    target = spark.createDataFrame([(n,) for n in notes], "notes string")
+    result = scan(spark, [ScanTarget("t", target, ("notes",), len(notes))], needles=needles, defaults=ScanDefaults())
+    (finding,) = [f for f in result.findings if f.pattern == "source_value"]
+    assert (finding.hits, finding.sampled) == (2, 4)
+
+
+def test_the_prefilter_reads_the_same_first_token_as_the_normalization(spark: Any) -> None:
+    """The cheap first-token test drops needles before normalizing them: it must agree with the normalization
+    on every value, or a real source value would be dropped unseen (leading punctuation, other scripts, case
+    that changes length, digits of other scripts, nothing but separators)."""
+    from pyspark.sql import functions as F
+
+    from anonymizer.content_scan import _first_token, _normalized
+
+    values = ["  (Zed) Alpha", "İstanbul Road", "ÉLODIE brun", "--", "", "١٢٣-45", "o'neil", "a", "Straße 5", "x\ty"]
+    df = spark.createDataFrame([(v,) for v in values], "v string")
+    rows = df.select(
+        "v", _first_token(F.col("v")).alias("fast"), F.substring_index(_normalized(F.col("v")), " ", 1).alias("slow")
+    ).collect()
+    assert [(r["v"], r["fast"]) for r in rows] == [(r["v"], r["slow"]) for r in rows]
+    assert {r["v"]: r["fast"] for r in rows}["  (Zed) Alpha"] == "zed"

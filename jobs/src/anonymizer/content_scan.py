@@ -48,6 +48,9 @@ SCANNED_STRATEGIES = frozenset({"keep", "generalize"})
 # Families whose string form can hold an identifier (dates, booleans and bytes cannot, as values).
 SCANNED_FAMILIES = frozenset({"string", "integer", "decimal", "floating", "complex"})
 _NORM = r"[^\p{L}\p{Nd}]+"
+# The first token of the normalized value, read without normalizing the rest: skip leading separators, take
+# the first run of letters/digits. An anchored match stops there; normalizing a whole value costs ~3x as much.
+_LEADING_WORD = r"^[^\p{L}\p{Nd}]*([\p{L}\p{Nd}]+)"
 
 
 @dataclass(frozen=True)
@@ -154,17 +157,25 @@ def _normalized(col: SparkColumn) -> SparkColumn:
     return F.trim(F.regexp_replace(F.lower(col.cast("string")), _NORM, " "))
 
 
+def _first_token(col: SparkColumn) -> SparkColumn:
+    """``substring_index(_normalized(col), ' ', 1)``, computed from the start of the value only."""
+    from pyspark.sql import functions as F
+
+    return F.regexp_extract(F.lower(col.cast("string")), _LEADING_WORD, 1)
+
+
 def identifier_values(spark: SparkSession, sources: Iterable[tuple[DataFrame, Sequence[str]]]) -> DataFrame | None:
-    """Normalized values of the given (source df, columns) pairs: the needles. Values never leave Spark.
+    """The raw values (``value``) of the given (source df, columns) pairs: the needles. Values never leave Spark.
 
     One read per source table, all its identifier columns in it (a read per column costs 1.7x as much).
-    Not deduplicated here: the scan first keeps only the needles its sample could match (see
-    :func:`candidate_needles`), so the source side is read once and never shuffled whole.
+    Neither normalized nor deduplicated here: each value is probed against the sample's keys as it is read and
+    only the few that can match are normalized (see :func:`_source_hits`), so the source side is read once,
+    never shuffled whole, and the costly normalization skips almost every value.
     """
     from pyspark.sql import functions as F
 
     parts = [
-        df.select(F.explode(F.array(*[_normalized(F.col(c)) for c in columns])).alias("needle"))
+        df.select(F.explode(F.array(*[F.col(c).cast("string") for c in columns])).alias("value"))
         for df, columns in sources
         if columns
     ]
@@ -173,7 +184,7 @@ def identifier_values(spark: SparkSession, sources: Iterable[tuple[DataFrame, Se
     union = parts[0]
     for part in parts[1:]:
         union = union.unionByName(part)
-    return union.where(F.col("needle").isNotNull())
+    return union.where(F.col("value").isNotNull())
 
 
 def _cells(target: ScanTarget, fraction: float, seed: int) -> DataFrame:
@@ -216,75 +227,67 @@ def _first_pair(needle: SparkColumn) -> SparkColumn:
     return F.substring_index(needle, " ", 2)
 
 
-@dataclass(frozen=True)
-class _CellKeys:
-    """The sampled cells, normalized (``norm``), and the consecutive token pairs of cells of 3+ tokens."""
+def _cell_keys(cells: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """The sampled cells normalized (``table, column, rid, norm``) and their join keys (``k, table, column, rid``).
 
-    norm: DataFrame
-    pairs: DataFrame
-
-    @classmethod
-    def of(cls, cells: DataFrame) -> _CellKeys:
-        from pyspark.sql import functions as F
-
-        norm = cells.select("table", "column", "rid", _normalized(F.col("value")).alias("norm"))
-        tokens = F.split("norm", " ")
-        pairs = F.expr(
-            "array_distinct(transform(sequence(0, size(split(norm, ' ')) - 2), "
-            "i -> concat(split(norm, ' ')[i], ' ', split(norm, ' ')[i + 1])))"
-        )
-        cell_pairs = norm.where(F.size(tokens) >= 3).select(
-            "table",
-            "column",
-            "rid",
-            F.concat(F.lit(" "), "norm", F.lit(" ")).alias("padded"),
-            F.explode(pairs).alias("pair"),
-        )
-        return cls(norm, cell_pairs)
-
-
-def candidate_needles(keys: _CellKeys, needles: DataFrame, *, broadcast: bool) -> DataFrame:
-    """The distinct needles the sample can match at all: those equal to a sampled cell, or whose first token
-    pair occurs in one.
-
-    Why: the source's identifier columns hold hundreds of thousands of values, the sample a few thousand
-    keys. Probing every source value against the (broadcast) sample keys while reading it, and
-    deduplicating only the few that survive, costs one read of the source columns instead of a shuffle of
-    all of them. The length floor applies after the probe, so the normalization runs once per value.
+    A cell's keys are its whole normalized value and, for cells of three or more tokens, each pair of
+    consecutive tokens. A needle can only match a cell that equals it or holds it as consecutive tokens, so it
+    meets the cell on its own first token pair (:func:`_first_pair`): a one- or two-token needle on the whole
+    value or a pair, a longer one on the pair it starts with. The keys carry no cell text (a long free-text cell
+    has many pairs; repeating its text per pair would grow with the square of its length).
     """
     from pyspark.sql import functions as F
 
-    sample = (
-        keys.norm.select(F.col("norm").alias("k")).unionByName(keys.pairs.select(F.col("pair").alias("k"))).distinct()
+    norm = cells.select("table", "column", "rid", _normalized(F.col("value")).alias("norm"))
+    tokens = F.split("norm", " ")
+    pairs = F.expr(
+        "array_distinct(transform(sequence(0, size(split(norm, ' ')) - 2), "
+        "i -> concat(split(norm, ' ')[i], ' ', split(norm, ' ')[i + 1])))"
     )
-    # One probe key per needle: a needle can only match a cell that equals it or holds its first token pair,
-    # and a cell's keys are its value and (3+ tokens) its pairs, so a 1-2 token needle's key is itself.
-    probe = needles.select("needle", _first_pair(F.col("needle")).alias("k"))
-    matched = probe.join(F.broadcast(sample) if broadcast else sample, "k", "left_semi").select("needle").distinct()
-    return matched.where(F.length("needle") >= MIN_NEEDLE_CHARS)
+    whole = norm.select(F.col("norm").alias("k"), "table", "column", "rid")
+    inside = norm.where(F.size(tokens) >= 3).select(F.explode(pairs).alias("k"), "table", "column", "rid")
+    return norm, whole.unionByName(inside)
 
 
-def _source_hits(keys: _CellKeys, needles: DataFrame) -> DataFrame:
-    """Cells equal to a needle, or containing a whole multi-token needle as consecutive tokens."""
+def _source_hits(cells: DataFrame, needles: DataFrame, *, broadcast: bool) -> DataFrame:
+    """Cells equal to a needle, or containing a whole multi-token needle as consecutive tokens, per column.
+
+    Why one pass: the source's identifier columns hold hundreds of thousands of values, the sample a few
+    thousand keys. Each needle is probed against the (broadcast) sample keys while the source is read, and only
+    the few candidates that share a key are verified against their cell's whole text: one read of the source
+    columns, no shuffle and no materialized copy of them.
+    """
     from pyspark.sql import functions as F
 
-    norm, cell_pairs = keys.norm, keys.pairs
-    whole = norm.join(needles, norm["norm"] == needles["needle"]).select("table", "column", "rid", "needle")
-    multi = needles.where(F.instr("needle", " ") > 0).select(
-        "needle",
-        _first_pair(F.col("needle")).alias("first_pair"),
-        F.concat(F.lit(" "), "needle", F.lit(" ")).alias("padded_needle"),
+    norm, keys = _cell_keys(cells)
+
+    def small(df: DataFrame) -> DataFrame:
+        return F.broadcast(df) if broadcast else df
+
+    # A needle's key starts with its first token, so a needle whose first token starts no sample key cannot
+    # match: that cheap test runs on every source value, the full normalization only on the survivors.
+    heads = keys.select(F.substring_index("k", " ", 1).alias("t")).distinct()
+    survivors = needles.join(small(heads), _first_token(F.col("value")) == F.col("t"), "left_semi")
+    probe = survivors.select(_normalized(F.col("value")).alias("needle")).select(
+        "needle", _first_pair(F.col("needle")).alias("k")
     )
-    inside = (
-        cell_pairs.join(multi, cell_pairs["pair"] == multi["first_pair"])
-        .where(F.instr("padded", F.col("padded_needle")) > 0)
+    candidates = probe.join(small(keys), "k")
+    # Equal to the cell, or inside it as whole tokens: a one-token needle met the cell on its whole value (a
+    # cell's pair keys have two tokens), so for it this is equality, as "smithson was here" must not match.
+    padded = F.concat(F.lit(" "), F.col("norm"), F.lit(" "))
+    matched = (
+        candidates.join(norm, ["table", "column", "rid"])
+        .where(F.instr(padded, F.concat(F.lit(" "), F.col("needle"), F.lit(" "))) > 0)
         .select("table", "column", "rid", "needle")
     )
-    matched = whole.unionByName(inside)
     example = F.concat(F.substring("needle", 1, 1), F.lit("… ("), F.length("needle"), F.lit(" chars)"))
+    # The length floor sits inside the aggregation on purpose: as a filter, the optimizer would push it below
+    # the probe, onto every source value, and normalize each one (twice) before the cheap test could drop it.
+    long_enough = F.when(F.length("needle") >= MIN_NEEDLE_CHARS, example)
     return (
         matched.groupBy("table", "column", "rid")
-        .agg(F.min(example).alias("example"))
+        .agg(F.min(long_enough).alias("example"))
+        .where(F.col("example").isNotNull())
         .groupBy("table", "column")
         .agg(F.count(F.lit(1)).alias("hits"), F.min("example").alias("example"))
         .withColumn("pattern", F.lit("source_value"))
@@ -318,7 +321,6 @@ def scan(
     for part in parts[1:]:
         cells = cells.unionByName(part)
     cells = cells.persist()
-    found: DataFrame | None = None
     try:
         sampled: dict[str, dict[str, int]] = {t.table: dict.fromkeys(t.columns, 0) for t in targets}
         # The words per cell bound the sample's keys (one value + its token pairs): it decides the broadcast.
@@ -331,16 +333,10 @@ def scan(
             sample_keys += int(row["n"]) + int(row["w"] or 0)
         hits = _pattern_hits(cells, defaults.phone_region)
         if needles is not None:
-            keys = _CellKeys.of(cells)
-            # Materialized once: both the equality and the inside-a-cell join read it, and it is small.
-            found = candidate_needles(keys, needles, broadcast=sample_keys <= BROADCAST_KEYS).persist()
-            found.count()
-            hits = hits.unionByName(_source_hits(keys, found))
-        rows_found = hits.collect()
+            hits = hits.unionByName(_source_hits(cells, needles, broadcast=sample_keys <= BROADCAST_KEYS))
+        rows_found = hits.collect()  # one job: patterns and source values together
     finally:
         cells.unpersist()
-        if found is not None:
-            found.unpersist()
     findings = []
     for row in sorted(rows_found, key=lambda r: (r["table"], r["column"], r["pattern"])):
         table, column, pattern = row["table"], row["column"], row["pattern"]
