@@ -44,5 +44,13 @@ def test_risk_above_threshold_fails_the_run_and_promotes_nothing(lake: Lake, tmp
     assert not risk["passed"] and risk["after"]["below_k"] > 0
     assert any("fact_visits.visit_date" in s or "dim_patients.dob" in s for s in risk["suggestions"])
     assert "Suggested fixes:" in (tmp_path / "run-utility.md").read_text()
+    # another contract: its own "before" measure, not the shipped contract's from run "first"
+    assert risk["before_from"] is None and risk["before"]["subjects"] > 0
     # the next run with the shipped contract is not blocked by the failed one
     assert lake.cli("run", "--run-id", "second") == 0
+    # ... and, its contract unchanged, shows the "before" measure of run "first" instead of reading the source again
+    first = json.loads((lake.root / "reports" / "run-first.json").read_text())["risk"]
+    second = json.loads((lake.root / "reports" / "run-second.json").read_text())["risk"]
+    assert first["before_from"] is None and second["before_from"]["run_id"] == "first"
+    assert second["before"] == first["before"] and "before" not in second["seconds"]
+    assert "measured in run first" in (lake.root / "reports" / "run-second.md").read_text()

@@ -161,6 +161,14 @@ class Privacy(_Model):
     thresholds: Thresholds
     generalize: list[Generalization] = Field(default_factory=list)
     suppression: Suppression | None = None
+    measure_before: Literal["every_run", "when_contract_changes"] = Field(
+        default="when_contract_changes",
+        description=(
+            "When the run measures the source at full precision (the report's 'before generalization' row and "
+            "bars; it gates nothing): every run, or only when no earlier run of this very contract (same "
+            "SHA-256) and source recorded it, in which case the report shows that measure and names its run."
+        ),
+    )
 
     def generalization_of(self, table: str, column: str) -> Generalization | None:
         for g in self.generalize:

@@ -543,6 +543,7 @@ class Assessment:
     suggestions: list[str]
     reasons: list[str]
     seconds: dict[str, float]
+    before_from: dict[str, Any] | None = None  # run id and time of the measure, when an earlier run's is shown
     suppressed_tables: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict[str, Any]:

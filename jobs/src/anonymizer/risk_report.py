@@ -25,6 +25,12 @@ def risk_section(events: list[Any]) -> dict[str, Any] | None:
     return detail
 
 
+def _before_label(section: dict[str, Any]) -> str:
+    origin = section.get("before_from")
+    label = "source at full precision (before generalization)"
+    return f"{label}, measured in run {origin['run_id']} ({origin['measured_at']})" if origin else label
+
+
 def _measure_line(name: str, m: dict[str, Any] | None) -> str:
     if not m:
         return f"| {name} | - | - | - | - | - |"
@@ -49,7 +55,7 @@ def risk_markdown(section: dict[str, Any]) -> list[str]:
         "",
         "| measure | k (smallest class) | subjects below k_min | unique | average risk | maximum risk |",
         "|---|---:|---:|---:|---:|---:|",
-        _measure_line("source at full precision (before generalization)", section.get("before")),
+        _measure_line(_before_label(section), section.get("before")),
         _measure_line("staged, generalized", section.get("generalized")),
         _measure_line("published (after suppression)", section.get("after")),
         "",
@@ -110,6 +116,8 @@ def write_histogram(section: dict[str, Any], path: Path) -> Path | None:
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
     names = {"before": "source, full precision", "generalized": "generalized", "after": "published"}
+    if section.get("before_from"):
+        names["before"] += f" (run {section['before_from']['run_id']})"
     for i, (name, m) in enumerate(series):
         xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(labels))]
         ax.bar(xs, [m["histogram"].get(b, 0) for b in labels], width, label=names[name])
