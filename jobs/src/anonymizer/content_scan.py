@@ -19,7 +19,9 @@ How, at scale:
   needle. Values are normalized in Spark (lower case, runs of non-letters/digits -> one space). A cell
   matches when it equals a source value, or when it contains a whole multi-token source value as consecutive
   tokens (a patient's full name inside ``notes``). The join is on the first token pair, then verified on
-  the whole value, so single common words ("will", "may") never match on their own.
+  the whole value, so single common words ("will", "may") never match on their own. Before that, a cheap
+  anchored match reads each source value's first word; only values whose first word starts one of the
+  sample's keys are normalized at all (at 10M visits that skips ~6M regex replacements).
 
 Every output (journal, report, log lines, exception) carries table, column, pattern, rate and a masked
 example only, never a raw value.
@@ -157,6 +159,14 @@ def _normalized(col: SparkColumn) -> SparkColumn:
     return F.trim(F.regexp_replace(F.lower(col.cast("string")), _NORM, " "))
 
 
+def _union(parts: Sequence[DataFrame]) -> DataFrame:
+    """The rows of every part (same columns, matched by name)."""
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
+
+
 def _first_token(col: SparkColumn) -> SparkColumn:
     """``substring_index(_normalized(col), ' ', 1)``, computed from the start of the value only."""
     from pyspark.sql import functions as F
@@ -181,10 +191,7 @@ def identifier_values(spark: SparkSession, sources: Iterable[tuple[DataFrame, Se
     ]
     if not parts:
         return None
-    union = parts[0]
-    for part in parts[1:]:
-        union = union.unionByName(part)
-    return union.where(F.col("value").isNotNull())
+    return _union(parts).where(F.col("value").isNotNull())
 
 
 def _cells(target: ScanTarget, fraction: float, seed: int) -> DataFrame:
@@ -317,24 +324,31 @@ def scan(
         parts.append(_cells(t, fractions[t.table], seed))
     if not parts:
         return ScanResult([], {}, {}, time.perf_counter() - started)
-    cells = parts[0]
-    for part in parts[1:]:
-        cells = cells.unionByName(part)
-    cells = cells.persist()
+    cells = _union(parts).persist()
     try:
         sampled: dict[str, dict[str, int]] = {t.table: dict.fromkeys(t.columns, 0) for t in targets}
         # The words per cell bound the sample's keys (one value + its token pairs): it decides the broadcast.
         words = F.size(F.split(F.trim(F.col("value")), r"\s+"))
-        sample_keys = 0
+        # Cells the pattern prefilter lets through, counted in the same job: none means no pattern can hit, and
+        # the Python detectors (a Python worker per task, seconds when cold) need not start at all.
+        from anonymizer.detectors import PREFILTER
+
+        suspects = F.sum(F.col("value").rlike(PREFILTER).cast("long"))
+        sample_keys = candidates = 0
         for row in (
-            cells.groupBy("table", "column").agg(F.count(F.lit(1)).alias("n"), F.sum(words).alias("w")).collect()
+            cells.groupBy("table", "column")
+            .agg(F.count(F.lit(1)).alias("n"), F.sum(words).alias("w"), suspects.alias("p"))
+            .collect()
         ):
             sampled[row["table"]][row["column"]] = int(row["n"])
             sample_keys += int(row["n"]) + int(row["w"] or 0)
-        hits = _pattern_hits(cells, defaults.phone_region)
+            candidates += int(row["p"] or 0)
+        parts_found = [_pattern_hits(cells, defaults.phone_region)] if candidates else []
         if needles is not None:
-            hits = hits.unionByName(_source_hits(cells, needles, broadcast=sample_keys <= BROADCAST_KEYS))
-        rows_found = hits.collect()  # one job: patterns and source values together
+            parts_found.append(_source_hits(cells, needles, broadcast=sample_keys <= BROADCAST_KEYS))
+        rows_found = []
+        if parts_found:  # one job: patterns and source values together
+            rows_found = _union(parts_found).collect()
     finally:
         cells.unpersist()
     findings = []

@@ -1,4 +1,4 @@
-"""One helper to run independent Spark work on a few driver threads (the gate and the checks share it)."""
+"""One helper to run independent Spark work on a few driver threads (gate, anonymize, checks and vacuum share it)."""
 
 from __future__ import annotations
 

@@ -94,7 +94,7 @@ def vacuum_all(runtime: Runtime, contract: Contract, retention: Retention) -> di
     A failure is returned, not raised: the run is already published; the report states that this run did
     not shorten history and the next successful run retries.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from anonymizer.parallel import in_parallel
 
     started = time.perf_counter()
     names = [
@@ -112,8 +112,7 @@ def vacuum_all(runtime: Runtime, contract: Contract, retention: Retention) -> di
             return str(exc).splitlines()[0][:300]
 
     # Threads: each VACUUM is a few small Spark jobs (listing, anti-join); their fixed costs overlap.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        outcomes = list(pool.map(one, names))
+    outcomes = in_parallel(names, one)
     tables = [n for n, err in zip(names, outcomes, strict=True) if err is None]
     failed = {n: err for n, err in zip(names, outcomes, strict=True) if err is not None}
     return {
