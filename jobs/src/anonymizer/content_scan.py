@@ -273,7 +273,7 @@ def _source_hits(cells: DataFrame, needles: DataFrame, *, broadcast: bool) -> Da
 
     # A needle's key starts with its first token, so a needle whose first token starts no sample key cannot
     # match: that cheap test runs on every source value, the full normalization only on the survivors.
-    heads = keys.select(F.substring_index("k", " ", 1).alias("t")).distinct()
+    heads = keys.select(F.substring_index("k", " ", 1).alias("t"))  # repeats are harmless to a semi-join
     survivors = needles.join(small(heads), _first_token(F.col("value")) == F.col("t"), "left_semi")
     probe = survivors.select(_normalized(F.col("value")).alias("needle")).select(
         "needle", _first_pair(F.col("needle")).alias("k")
