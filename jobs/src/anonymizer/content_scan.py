@@ -21,7 +21,7 @@ How, at scale:
   tokens (a patient's full name inside ``notes``). The join is on the first token pair, then verified on
   the whole value, so single common words ("will", "may") never match on their own. Before that, a cheap
   anchored match reads each source value's first word; only values whose first word starts one of the
-  sample's keys are normalized at all (at 10M visits that skips ~6M regex replacements).
+  sample's keys are normalized at all (the 10M lake holds ~6M source identifier values).
 
 Every output (journal, report, log lines, exception) carries table, column, pattern, rate and a masked
 example only, never a raw value.
@@ -51,7 +51,7 @@ SCANNED_STRATEGIES = frozenset({"keep", "generalize"})
 SCANNED_FAMILIES = frozenset({"string", "integer", "decimal", "floating", "complex"})
 _NORM = r"[^\p{L}\p{Nd}]+"
 # The first token of the normalized value, read without normalizing the rest: skip leading separators, take
-# the first run of letters/digits. An anchored match stops there; normalizing a whole value costs ~3x as much.
+# the first run of letters/digits. An anchored match stops there; normalizing a whole value cost 2.5x as much (10M).
 _LEADING_WORD = r"^[^\p{L}\p{Nd}]*([\p{L}\p{Nd}]+)"
 
 

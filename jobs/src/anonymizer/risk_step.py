@@ -24,7 +24,7 @@ from anonymizer.risk import Assessment, Measure, assess
 def earlier_before(journal: Journal, basis: dict[str, str]) -> tuple[Measure, dict[str, Any]] | None:
     """The newest "before generalization" measure a run of the same contract and source recorded, and its origin.
 
-    Why: that measure reads the source at full precision, a second pass as costly as the gate's own measure,
+    Why: that measure reads the source at full precision, a second pass about as costly as the staged measure,
     and it only feeds the report (the before/after picture); nothing is decided on it. It changes when the
     contract's rules change, which a new SHA-256 says, so a scheduled run of an unchanged contract shows the
     last one, named by run id and time, instead of paying for it every night.
