@@ -189,39 +189,100 @@ def test_privacy_section_is_validated_with_the_fix() -> None:
         contract(privacy().replace("known: [visit_date, hosp]", "known: [visit_date, nope]"))
 
 
-def test_one_sort_path_equals_the_general_path_when_nobody_is_suppressed(spark: Any) -> None:
-    # Random star with repeats, a NULL hospital, subjects without visits and several rows per class: the fast
-    # path (taken when no subject carries the markers) must give every subject the same k and l as the general
-    # path, which de-duplicates per subject and counts with separate windows.
+def _oracle(
+    patients: list[tuple[int, Any]],
+    visits: list[tuple[int, int, Any, int, Any]],
+    specialization: dict[int, str],
+    marker: dt.date,
+) -> dict[int, tuple[int, int, int | None]]:
+    """The attacker model of anonymizer.risk, spelled out per subject in plain Python (an independent oracle).
+
+    dob and visit_date are suppressible (marker ``marker``), the hospital is kept. Suppressed: dob and every
+    visit date at the marker. A suppressed row's candidates: every subject with a row at its hospital; an
+    unsuppressed row's: the unsuppressed subjects with a row of equal published values plus the suppressed ones
+    at its hospital. k and l of a subject: the smallest over its rows; without rows, its dob class.
+    """
+    dob = dict(patients)
+    rows: dict[int, list[tuple[Any, Any, Any]]] = {}
+    for _vid, pid, hosp, doctor, day in visits:
+        rows.setdefault(pid, []).append((day, hosp, specialization.get(doctor)))
+    sup = {p for p in dob if dob[p] == marker and all(r[0] == marker for r in rows.get(p, []))}
+    out: dict[int, tuple[int, int, int | None]] = {}
+    for p in dob:
+        if p not in rows:
+            out[p] = (sum(1 for q in dob if dob[q] == dob[p]), int(p in sup), None)
+            continue
+        ks, ls = [], []
+        for day, hosp, _x in rows[p]:
+            at_hosp = {q for q in rows if any(r[1] == hosp for r in rows[q])}
+            same = [(q, r) for q in rows for r in rows[q] if dob[q] == dob[p] and r[:2] == (day, hosp)]
+            ls.append(len({r[2] for _q, r in same}))
+            if p in sup:
+                ks.append(len(at_hosp))
+            else:
+                ks.append(len({q for q, _r in same if q not in sup}) + len(at_hosp & sup))
+        out[p] = (min(ks), int(p in sup), min(ls))
+    return out
+
+
+@pytest.mark.parametrize("seed", [7, 11])
+def test_per_subject_k_equals_the_model_spelled_out(spark: Any, seed: int) -> None:
+    # Random star with repeats, NULL hospitals and doctors, subjects without visits, suppressed subjects, and
+    # unsuppressed subjects whose real dob and some visit dates equal the marker (they share classes with the
+    # suppressed rows: counting a suppressed subject there as well as through its hospital overstated k).
+    # Every subject's k, suppression flag and l must equal the plain-Python model above, with and without
+    # anybody marked (the one-sort path and the marked path).
     import random
 
-    from anonymizer.risk import _marked_k, _nobody_marked, _unmarked_k, build_frames
+    from anonymizer.risk import _nobody_marked, build_frames, per_subject_k
 
-    rng = random.Random(7)
+    rng = random.Random(seed)
+    marker = D(1900, 1, 1)
     patients = [(i, D(1950 + rng.randrange(4), 1 + rng.randrange(2), 1)) for i in range(1, 121)]
     visits = [
-        (v, rng.randrange(1, 101), rng.choice([1, 2, None]), rng.randrange(1, 4), D(2024, 1 + rng.randrange(3), 1))
-        for v in range(1, 400)
+        (
+            v,
+            rng.randrange(1, 101),
+            rng.choice([1, 2, 3, None]),
+            rng.choice([1, 2, 3, None]),
+            D(2024, 1 + rng.randrange(3), 1),
+        )
+        for v in range(1, 300)
     ]
-    frames = tables(spark, patients, visits)
-    supp = "  suppression:\n    max_share: 0.5\n    columns:\n      - {column: patients.dob, value: 1900-01-01}\n"
+    supp = (
+        "  suppression:\n    max_share: 0.5\n    columns:\n      - {column: patients.dob, value: 1900-01-01}\n"
+        "      - {column: visits.visit_date, value: 1900-01-01}\n"
+    )
     c = contract(privacy(k_min=3, l_min=2, extra=supp, sensitive=", sensitive: [doctor_id.specialization]"))
     assert c.privacy is not None
-    f = build_frames(reader(frames), c, c.privacy)
-    assert _nobody_marked(f)
-    subj = f.subjects.select("__s", f.subjects["__m"].alias("__ms"), *f.subject_q)
+    specialization = {1: "Cardiology", 2: "Cardiology", 3: "Oncology"}
 
-    def per_subject(rows: Any) -> dict[int, tuple[int, int, int]]:  # min k, max __sup, min l over the rows
-        out: dict[int, tuple[int, int, int]] = {}
-        for r in rows.collect():
-            k, sup, lv = out.get(r["__s"], (r["k"], r["__sup"], r["__l_y0"]))
-            out[r["__s"]] = (min(k, r["k"]), max(sup, r["__sup"]), min(lv, r["__l_y0"]))
-        return out
+    def measured() -> tuple[bool, dict[int, tuple[int, int, int | None]]]:
+        f = build_frames(reader(tables(spark, patients, visits)), c, c.privacy)
+        rows = per_subject_k(f).collect()
+        return _nobody_marked(f), {r["__s"]: (r["k"], r["__sup"], r["__l_y0"]) for r in rows}
 
-    fast = per_subject(_unmarked_k(f, subj.drop("__ms")))
-    general = per_subject(_marked_k(f, subj))
-    assert len(fast) == len({v[1] for v in visits}) and fast == general
-    assert min(k for k, _sup, _l in fast.values()) < 3 < max(k for k, _sup, _l in fast.values())
-    # one subject with the marker dob: the fast path is no longer taken
-    patients[0] = (1, D(1900, 1, 1))
-    assert not _nobody_marked(build_frames(reader(tables(spark, patients, visits)), c, c.privacy))
+    nobody, got = measured()
+    assert nobody and got == _oracle(patients, visits, specialization, marker)
+    assert min(k for k, _s, _l in got.values()) < 3 < max(k for k, _s, _l in got.values())
+    # suppress five visited subjects fully; give two others the marker dob and one marker visit date each
+    visited = sorted({v[1] for v in visits})
+    for pid in visited[:5]:
+        patients[pid - 1] = (pid, marker)
+        visits = [(v, p, h, d, marker if p == pid else day) for v, p, h, d, day in visits]
+    for pid in visited[5:7]:
+        patients[pid - 1] = (pid, marker)
+        first = next(i for i, v in enumerate(visits) if v[1] == pid)
+        visits[first] = (*visits[first][:4], marker)
+    # and one case pinned down: 201 is real, born on the marker day, with a marker-day visit at hospital 1
+    # (the class of suppressed 202's row) and a visit at hospital 2 where 203-208 are suppressed. Its k is 1 +
+    # the suppressed at hospital 1 (202 and the random ones there): counting those again as members of its
+    # marker-day class gave 9 instead of 5 for seed 7.
+    patients += [(p, marker) for p in range(201, 209)]
+    visits += [(501, 201, 1, 1, marker), (502, 201, 2, 1, D(2024, 1, 1)), (503, 202, 1, 1, marker)]
+    visits += [(600 + p, p, 2, 3, marker) for p in range(203, 209)]
+    nobody, got = measured()
+    expected = _oracle(patients, visits, specialization, marker)
+    assert not nobody and got == expected
+    assert got[201][1] == 0 and got[202][1] == 1
+    assert sum(s for _k, s, _l in got.values()) == 12

@@ -275,71 +275,62 @@ def _nobody_marked(frames: Frames) -> bool:
     return True
 
 
-def _unmarked_k(frames: Frames, subj: DataFrame) -> DataFrame:
-    """Row-level ``__s, k, __sup, __l_*`` when no subject is suppressed: k is the exact class size, one sort.
+def _row_k(frames: Frames, subj: DataFrame, marked: bool) -> DataFrame:
+    """Row-level ``__s, k, __sup, __l_*``: one shuffle and one sort for every count, suppressed or not.
 
-    Rows are sorted once by (class, subject): the running ``dense_rank`` of the subject within its class peaks
-    at the number of distinct subjects in the class, and the sensitive values' distinct counts share the same
-    partitioning. That replaces the general path's per-subject de-duplication and its separate windows.
+    ``marked=False`` (nobody carries every marker, the usual run) needs only the exact class: distinct subjects
+    per published value tuple. With markers a suppressed subject is a candidate of every class it matches on
+    the columns suppression leaves alone (``kept``): a suppressed row's k is everyone matching it there, an
+    unsuppressed row's k its exact class *among unsuppressed subjects* plus the suppressed subjects matching its
+    kept values (counting a suppressed subject in both would overstate k where real values equal the marker).
+
+    Why one sort serves all of it: the class key is ordered kept-first, the kept window is partitioned by
+    ``kept`` and ordered by the rest over its whole frame, so the class window (partitioned by kept + rest) is
+    satisfied by the same exchange and sort. Distinct subjects are ``size(collect_set(...))`` over the frame,
+    which needs no per-subject de-duplication first; the sensitive values' distinct counts ride along.
     """
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    assert frames.rows is not None
-    keys = frames.subject_q + frames.row_q
-    xs = row_sensitive(frames)
-    d = frames.rows.join(subj, "__s").select("__s", *keys, *xs)
-    by_class = Window.partitionBy(*[F.col(c) for c in keys])
-    d = d.withColumn("__rank", F.dense_rank().over(by_class.orderBy("__s")))
-    d = d.withColumn("__exact", F.max("__rank").over(by_class))
-    for x in xs:
-        value = F.coalesce(F.col(x).cast("string"), F.lit("\u0000null"))
-        d = d.withColumn(f"__l_{x}", F.size(F.collect_set(value).over(by_class)))
-    return d.select("__s", F.col("__exact").alias("k"), F.lit(0).alias("__sup"), *[f"__l_{x}" for x in xs])
-
-
-def _marked_k(frames: Frames, subj: DataFrame) -> DataFrame:
-    """Row-level ``__s, k, __sup, __l_*`` in general: a suppressed subject is a candidate of every class it matches."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     sq, rq = frames.subject_q, frames.row_q
     xs = row_sensitive(frames)
-    kept = [c for c in sq + rq if c not in frames.suppressible]
     any_markers = frames.subject_markers or frames.row_markers
+    split = marked and bool(frames.suppressible)
+    kept = [c for c in sq + rq if c not in frames.suppressible] if split else []
+    keys = kept + [c for c in sq + rq if c not in kept]
     if frames.rows is None:
-        d = subj.withColumn("__sup", F.col("__ms") & F.lit(any_markers)).drop("__ms")
-        keys = sq
-        kept = [c for c in sq if c not in frames.suppressible]
+        sup = F.col("__ms") & F.lit(any_markers)
+        d = subj.select("__s", sup.alias("__sup"), *keys)
     else:
-        rows = frames.rows.join(subj, "__s")
-        # A subject is suppressed when its own row and every one of its rows carry the markers.
-        d = rows.select("__s", "__ms", "__m", *sq, *rq, *xs).dropDuplicates()
-        sup = F.col("__ms") & F.min("__m").over(Window.partitionBy("__s")) & F.lit(any_markers)
-        d = d.withColumn("__sup", sup).drop("__ms", "__m")
-        keys = sq + rq
-    # Window order matters for speed: the join leaves d hash-partitioned by __s, which also serves the __s and
-    # (__s, kept) windows; then one shuffle by `kept` serves both the `kept` and the `keys` windows
-    # (kept is a subset of keys). Without suppression it is one shuffle by `keys`.
-    if frames.suppressible:
-        # candidates a marker adds: subjects that match on the columns suppression leaves alone
-        first = F.row_number().over(Window.partitionBy("__s", *kept).orderBy(F.lit(1))) == 1
-        d = d.withColumn("__first", first.cast("long"))
+        d = frames.rows.join(subj, "__s")
+        # A subject is suppressed when its own row and every one of its rows carry the markers; the join leaves
+        # d partitioned and sorted by __s, so this window adds no exchange.
+        sup = (
+            F.col("__ms") & F.min("__m").over(Window.partitionBy("__s")) & F.lit(any_markers)
+            if marked
+            else F.lit(False)
+        )
+        d = d.select("__s", sup.alias("__sup"), *keys, *xs)
+    s = F.col("__s")
+    if split:
+        rest = [F.col(c) for c in keys if c not in kept]
         wk = Window.partitionBy(*[F.col(c) for c in kept])
-        d = d.withColumn("__all", F.sum("__first").over(wk))
-        d = d.withColumn("__supn", F.sum(F.col("__first") * F.col("__sup").cast("long")).over(wk))
-    # exact class: distinct subjects per published value tuple (markers form classes of their own); the
-    # sensitive values ride along in the same window (l-diversity at no extra shuffle)
+        if rest:
+            wk = wk.orderBy(*rest)
+        wk = wk.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+        d = d.withColumn("__all", F.size(F.collect_set(s).over(wk)))
+        d = d.withColumn("__supn", F.size(F.collect_set(F.when(F.col("__sup"), s)).over(wk)))
     wkeys = Window.partitionBy(*[F.col(c) for c in keys])
-    once = F.row_number().over(Window.partitionBy("__s", *keys).orderBy(F.lit(1))) == 1
-    d = d.withColumn("__once", once.cast("long")).withColumn("__exact", F.sum("__once").over(wkeys))
+    members = F.when(~F.col("__sup"), s) if split else s
+    d = d.withColumn("__exact", F.size(F.collect_set(members).over(wkeys)))
     for x in xs:
         value = F.coalesce(F.col(x).cast("string"), F.lit("\u0000null"))
         d = d.withColumn(f"__l_{x}", F.size(F.collect_set(value).over(wkeys)))
-    if frames.suppressible:
-        k = F.when(F.col("__sup"), F.col("__all")).otherwise(F.col("__exact") + F.col("__supn"))
-    else:
-        k = F.col("__exact")
+    k = (
+        F.when(F.col("__sup"), F.col("__all")).otherwise(F.col("__exact") + F.col("__supn"))
+        if split
+        else F.col("__exact")
+    )
     return d.select("__s", k.alias("k"), F.col("__sup").cast("int").alias("__sup"), *[f"__l_{x}" for x in xs])
 
 
@@ -352,10 +343,7 @@ def per_subject_k(frames: Frames) -> DataFrame:
     from pyspark.sql import functions as F
 
     subj = frames.subjects.select("__s", F.col("__m").alias("__ms"), *frames.subject_q)
-    if frames.rows is not None and _nobody_marked(frames):
-        rows = _unmarked_k(frames, subj.drop("__ms"))
-    else:
-        rows = _marked_k(frames, subj)
+    rows = _row_k(frames, subj, marked=frames.rows is None or not _nobody_marked(frames))
     xs = row_sensitive(frames)
     ls = [F.min(f"__l_{x}").alias(f"__l_{x}") for x in xs]
     if frames.rows is None:
