@@ -276,7 +276,7 @@ def _nobody_marked(frames: Frames) -> bool:
 
 
 def _row_k(frames: Frames, subj: DataFrame, marked: bool) -> DataFrame:
-    """Row-level ``__s, k, __sup, __l_*``: one shuffle and one sort for every count, suppressed or not.
+    """Row-level ``__s, k, __sup, __l_*``: one exchange and one sort for the classes, suppressed or not.
 
     ``marked=False`` (nobody carries every marker, the usual run) needs only the exact class: distinct subjects
     per published value tuple. With markers a suppressed subject is a candidate of every class it matches on
@@ -284,10 +284,11 @@ def _row_k(frames: Frames, subj: DataFrame, marked: bool) -> DataFrame:
     unsuppressed row's k its exact class *among unsuppressed subjects* plus the suppressed subjects matching its
     kept values (counting a suppressed subject in both would overstate k where real values equal the marker).
 
-    Why one sort serves all of it: the class key is ordered kept-first, the kept window is partitioned by
-    ``kept`` and ordered by the rest over its whole frame, so the class window (partitioned by kept + rest) is
-    satisfied by the same exchange and sort. Distinct subjects are ``size(collect_set(...))`` over the frame,
-    which needs no per-subject de-duplication first; the sensitive values' distinct counts ride along.
+    How it stays cheap: distinct subjects per class are ``size(collect_set(...))`` over the class window (no
+    per-subject de-duplication first; the sensitive values' distinct counts ride along). Per kept tuple, a
+    set would be carried by every row (20 s of 34 s at 10M visits), so the first row of each (subject, kept
+    tuple) is flagged and summed instead. The class key is ordered kept-first and the kept window ordered by
+    the rest, so one exchange by ``kept`` and one sort serve the kept and the class windows.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -298,28 +299,24 @@ def _row_k(frames: Frames, subj: DataFrame, marked: bool) -> DataFrame:
     split = marked and bool(frames.suppressible)
     kept = [c for c in sq + rq if c not in frames.suppressible] if split else []
     keys = kept + [c for c in sq + rq if c not in kept]
+    s = F.col("__s")
     if frames.rows is None:
-        sup = F.col("__ms") & F.lit(any_markers)
-        d = subj.select("__s", sup.alias("__sup"), *keys)
+        d = subj.select("__s", (F.col("__ms") & F.lit(any_markers)).alias("__sup"), *keys)
+        first = F.lit(1).cast("long")  # one row per subject
     else:
         d = frames.rows.join(subj, "__s")
-        # A subject is suppressed when its own row and every one of its rows carry the markers; the join leaves
-        # d partitioned and sorted by __s, so this window adds no exchange.
-        sup = (
-            F.col("__ms") & F.min("__m").over(Window.partitionBy("__s")) & F.lit(any_markers)
-            if marked
-            else F.lit(False)
-        )
-        d = d.select("__s", sup.alias("__sup"), *keys, *xs)
-    s = F.col("__s")
+        # A subject is suppressed when its own row and every one of its rows carry the markers. The join leaves
+        # d partitioned by __s, so this window and the (subject, kept) one below add a local sort, no exchange.
+        sup = F.col("__ms") & F.min("__m").over(Window.partitionBy("__s")) & F.lit(any_markers)
+        d = d.select("__s", (sup if marked else F.lit(False)).alias("__sup"), *keys, *xs)
+        first = (F.row_number().over(Window.partitionBy("__s", *kept).orderBy(F.lit(1))) == 1).cast("long")
     if split:
+        d = d.withColumn("__first", first)
         rest = [F.col(c) for c in keys if c not in kept]
         wk = Window.partitionBy(*[F.col(c) for c in kept])
-        if rest:
-            wk = wk.orderBy(*rest)
-        wk = wk.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
-        d = d.withColumn("__all", F.size(F.collect_set(s).over(wk)))
-        d = d.withColumn("__supn", F.size(F.collect_set(F.when(F.col("__sup"), s)).over(wk)))
+        wk = (wk.orderBy(*rest) if rest else wk).rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+        d = d.withColumn("__all", F.sum("__first").over(wk))
+        d = d.withColumn("__supn", F.sum(F.col("__first") * F.col("__sup").cast("long")).over(wk))
     wkeys = Window.partitionBy(*[F.col(c) for c in keys])
     members = F.when(~F.col("__sup"), s) if split else s
     d = d.withColumn("__exact", F.size(F.collect_set(members).over(wkeys)))
