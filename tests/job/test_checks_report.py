@@ -30,8 +30,11 @@ def staged(lake: Lake) -> Iterator[Context]:
         os.environ.pop("ANONYMIZER_KEY", None)
 
 
-def _failed(ctx: Context) -> dict[tuple[str, str, str | None], dict[str, Any]]:
+def _failed(ctx: Context, every: dict[tuple[str, str, str | None], dict[str, Any]] | None = None) -> dict[Any, Any]:
+    """Numbers of the failed checks (and of all of them into ``every``, when given)."""
     checks = run_checks(check_context(ctx, "staged"))  # as the check step builds it (release plan included)
+    if every is not None:
+        every.update({(c.name, c.table, c.column): c.numbers for c in checks})
     return {(c.name, c.table, c.column): c.numbers for c in checks if not c.passed}
 
 
@@ -53,7 +56,14 @@ def test_checks_catch_broken_staging(staged: Context) -> None:
     patients = rt.ref(c.staging_name("dim_patients"))
     first = rt.sql(f"SELECT min(patient_id) FROM {patients}").collect()[0][0]
     rt.sql(f"UPDATE {patients} SET dob = date_add(dob, 4000), ssn = '666-12-3456' WHERE patient_id = {first}")
-    failed = _failed(staged)
+    # 6. Two other patients show one real SSN (someone else's): the overlap counts it once (values, not rows).
+    real = rt.read(c.source_name("dim_patients")).agg(F.max("ssn")).collect()[0][0]
+    two = rt.sql(f"SELECT patient_id FROM {patients} WHERE patient_id > {first} ORDER BY patient_id LIMIT 2").collect()
+    rt.sql(f"UPDATE {patients} SET ssn = :real WHERE patient_id IN ({two[0][0]}, {two[1][0]})", {"real": real})
+    every: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    failed = _failed(staged, every)
+    assert every[("pii_value_overlap", "dim_hospitals", "phone")]["overlapping_values"] == 3
+    assert every[("pii_value_overlap", "dim_patients", "ssn")]["overlapping_values"] == 1
     assert failed[("pii_changed", "dim_hospitals", "address")]["unchanged_rows"] == 3
     assert ("pii_changed", "dim_hospitals", "phone") in failed
     assert (
@@ -65,7 +75,8 @@ def test_checks_catch_broken_staging(staged: Context) -> None:
     assert failed[("date_shift_in_bounds", "dim_patients", "dob")]["max_days"] > 0
     # dob is generalized after the shift (privacy section): the row is outside G(source - [1, max_days])
     assert failed[("date_shift_in_bounds", "dim_patients", "dob")]["outside_rows"] == 1
-    assert failed[("format_valid", "dim_patients", "ssn")]["invalid_rows"] == 1
+    # 666-12-3456 and the two real SSNs: a real number is outside the ssn strategy's output range
+    assert failed[("format_valid", "dim_patients", "ssn")]["invalid_rows"] == 3
     assert ("seed_validate_results", "*", None) in failed
 
 
