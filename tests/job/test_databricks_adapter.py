@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from anonymizer.contract import load_contract
+from anonymizer.errors import UsageError
 from anonymizer.gate import expected_keys, run_gate
 from anonymizer.runtime import (
     DatabricksRuntime,
@@ -26,6 +27,7 @@ from anonymizer.runtime import (
     parse_tags,
     primary_key_sql,
     quote,
+    read_sql,
     restore_sql,
     schema_tags_sql,
 )
@@ -65,6 +67,12 @@ def test_three_level_names_are_quoted_and_validated() -> None:
 
 def test_restore_and_create_sql() -> None:
     assert restore_sql("`a`.`b`.`c`", 12) == "RESTORE TABLE `a`.`b`.`c` TO VERSION AS OF 12"
+    # a pinned source read (the run's gate version): time travel, the version checked to be a plain integer
+    assert read_sql("`a`.`b`.`c`", 7) == "SELECT * FROM `a`.`b`.`c` VERSION AS OF 7"
+    assert read_sql("`a`.`b`.`c`") == "SELECT * FROM `a`.`b`.`c`"
+    for bad in ("7; DROP TABLE x", -1, True, 7.5):
+        with pytest.raises(UsageError):
+            read_sql("`a`.`b`.`c`", bad)  # type: ignore[arg-type]
     sql = create_table_sql(
         "`a`.`b`.`c`", [LiveColumn("id", "int", False), LiveColumn("n", "varchar(20)", True)], {"k": "it's"}
     )

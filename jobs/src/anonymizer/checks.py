@@ -72,13 +72,20 @@ class CheckContext:
     extra_checks: list[Callable[[CheckContext], None]] = field(default_factory=list)
     # What run_checks' aggregations measured, keyed (kind, table): later checks reuse it instead of re-reading.
     measured: dict[tuple[str, str], Any] = field(default_factory=dict)
+    # The source snapshot the run's gate read, per table (None: the current versions).
+    source_versions: dict[str, int] | None = None
 
     def add(self, check: Check) -> None:
         self.results.append(check)
 
 
+def source_rows(ctx: CheckContext, table: str) -> DataFrame:
+    """Every row of the source table, at the run's pinned version."""
+    return ctx.runtime.read(ctx.contract.source_name(table), (ctx.source_versions or {}).get(table))
+
+
 def _src(ctx: CheckContext, table: str) -> DataFrame:
-    df = ctx.runtime.read(ctx.contract.source_name(table))
+    df = source_rows(ctx, table)
     return ctx.source_filter(df, table) if ctx.source_filter else df
 
 

@@ -381,13 +381,19 @@ def source_identifier_columns(contract: Contract) -> list[tuple[str, str]]:
     ]
 
 
-def contract_needles(runtime: Runtime, contract: Contract) -> tuple[DataFrame | None, list[str]]:
-    """The source's direct-identifier values (inside Spark) and the names of the columns they come from."""
+def contract_needles(
+    runtime: Runtime, contract: Contract, versions: dict[str, int] | None = None
+) -> tuple[DataFrame | None, list[str]]:
+    """The source's direct-identifier values (inside Spark) and the names of the columns they come from.
+
+    ``versions``: the run's pinned source versions (the values the staged rows were made from).
+    """
     columns = source_identifier_columns(contract)
     by_table: dict[str, list[str]] = {}
     for t, c in columns:
         by_table.setdefault(t, []).append(c)
-    sources = [(runtime.read(contract.source_name(t)), cols) for t, cols in by_table.items()]
+    pinned = versions or {}
+    sources = [(runtime.read(contract.source_name(t), pinned.get(t)), cols) for t, cols in by_table.items()]
     return identifier_values(runtime.spark, sources), [f"{t}.{c}" for t, c in columns]
 
 
@@ -395,7 +401,7 @@ def column_settings(contract: Contract) -> dict[tuple[str, str], ColumnScan]:
     return {(t, c): col.scan for t, c, col in contract.iter_columns() if col.scan is not None}
 
 
-def scan_staging(runtime: Runtime, contract: Contract) -> ScanResult:
+def scan_staging(runtime: Runtime, contract: Contract, source_versions: dict[str, int] | None = None) -> ScanResult:
     """The pipeline's scan: every scanned column of every staging table, against the contract's settings."""
     targets = []
     for table in contract.dependency_order():
@@ -403,7 +409,9 @@ def scan_staging(runtime: Runtime, contract: Contract) -> ScanResult:
         targets.append(
             ScanTarget(table, runtime.read(name), scanned_columns(contract, table), runtime.last_commit(name).rows)
         )
-    needles, from_columns = contract_needles(runtime, contract) if any(t.columns for t in targets) else (None, [])
+    needles, from_columns = (
+        contract_needles(runtime, contract, source_versions) if any(t.columns for t in targets) else (None, [])
+    )
     result = scan(
         runtime.spark,
         targets,

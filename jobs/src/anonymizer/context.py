@@ -19,6 +19,8 @@ from anonymizer.contract import Contract, load_contract
 from anonymizer.errors import UsageError
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
     from anonymizer.journal import Journal
     from anonymizer.keys import Keyring
     from anonymizer.runtime import Runtime
@@ -91,6 +93,18 @@ class Context:
     runtime: Runtime
     _keyring: Keyring | None = None
     journal: Journal | None = None  # shared by the steps of one process
+    # The Delta version of each source table this run's gate read (None: current versions, e.g. no gate yet).
+    source_versions: dict[str, int] | None = None
+
+    def read_source(self, table: str) -> DataFrame:
+        """A source table as the run's gate saw it.
+
+        Why pinned: the source is written by other jobs. Without a pin, a commit between two steps would be
+        anonymized without having passed the gate (a new NULL key, an orphan, a changed column) and the checks
+        would compare staging with rows it was never made from.
+        """
+        version = (self.source_versions or {}).get(table)
+        return self.runtime.read(self.contract.source_name(table), version)
 
     @property
     def keyring(self) -> Keyring:

@@ -46,6 +46,8 @@ class GateResult:
     findings: list[Finding] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)
     source_orphans: dict[str, int] = field(default_factory=dict)
+    # Delta version of every source table the gate read: the run's snapshot, which every later step reads too
+    source_versions: dict[str, int] = field(default_factory=dict)
     patch: str | None = None
 
     @property
@@ -58,6 +60,7 @@ class GateResult:
             "findings": [asdict(f) for f in self.findings],
             "row_counts": self.row_counts,
             "source_orphans": self.source_orphans,
+            "source_versions": self.source_versions,
         }
 
 
@@ -197,6 +200,7 @@ class _Structure:
     live: list[LiveColumn] = field(default_factory=list)
     patch: dict[str, dict[str, Any]] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
+    version: int | None = None  # the Delta version read; every number of the gate comes from it
 
 
 def _structure(
@@ -213,10 +217,12 @@ def _structure(
             "restore the table, or remove it from the contract",
         )
         return _Structure([missing], ok=False)
-    live = runtime.columns(name)
+    version = runtime.version(name)
+    live = runtime.columns(name, version)
     findings, added, key_columns = _schema_findings(contract, table, live)
     live_keys = runtime.key_metadata(name)
-    out = _Structure(list(findings), ok=not [f for f in findings if f.code != "nullability_changed"], live=live)
+    ok = not [f for f in findings if f.code != "nullability_changed"]
+    out = _Structure(list(findings), ok=ok, live=live, version=version)
     if added:
         out.patch = {c: suggest(table, col, live_keys, key_columns) for c, col in added.items()}
     out.removed = [f.column for f in findings if f.code == "column_removed" and f.column]
@@ -245,15 +251,20 @@ def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allo
     for table in order:
         result.findings.extend(structures[table].findings)
     structure_ok = {t: s.ok for t, s in structures.items()}
+    # Pinned: a writer committing to the source during the run changes nothing the run reads (see Context).
+    result.source_versions = {t: s.version for t, s in structures.items() if s.version is not None}
+    versions = result.source_versions
     scanned = [t for t in order if structure_ok[t]]
-    raw = dict(zip(scanned, in_parallel(scanned, lambda t: raw_rows(runtime, contract.source_name(t))), strict=True))
-    passes = dict(
-        zip(
-            scanned,
-            in_parallel(scanned, lambda t: _data_pass(runtime, contract, t, structures[t].live, raw, structure_ok)),
-            strict=True,
-        )
-    )
+
+    def raw_of(t: str) -> DataFrame | None:
+        return raw_rows(runtime, contract.source_name(t), versions[t])
+
+    raw = dict(zip(scanned, in_parallel(scanned, raw_of), strict=True))
+
+    def data_pass(t: str) -> _Measured:
+        return _data_pass(runtime, contract, t, structures[t].live, raw, structure_ok, versions)
+
+    passes = dict(zip(scanned, in_parallel(scanned, data_pass), strict=True))
     # A table with NULLs in NOT NULL columns: its rows break Spark's NOT NULL assumptions, so its other data
     # findings, and its children's orphan counts against it, are not reported (the NULLs explain them).
     for table, measured in passes.items():
@@ -278,7 +289,7 @@ def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allo
 _FILE_LAYOUT_PROPERTIES = {"delta.columnMapping.mode": ("name", "id"), "delta.enableDeletionVectors": ("true",)}
 
 
-def raw_rows(runtime: Runtime, uc_name: str) -> DataFrame | None:
+def raw_rows(runtime: Runtime, uc_name: str, version: int | None = None) -> DataFrame | None:
     """The table's current data files read with every column nullable; None when the files alone are unreliable.
 
     Why: a writer that did not enforce a NOT NULL constraint can leave NULLs under a NOT NULL schema, and Spark
@@ -291,7 +302,7 @@ def raw_rows(runtime: Runtime, uc_name: str) -> DataFrame | None:
     props = runtime.properties(uc_name)
     if any(props.get(k, "").lower() in v for k, v in _FILE_LAYOUT_PROPERTIES.items()):
         return None
-    df = runtime.read(uc_name)
+    df = runtime.read(uc_name, version)
     files = df.inputFiles()
     schema = StructType([StructField(f.name, f.dataType, True) for f in df.schema.fields])
     if not files:
@@ -340,6 +351,7 @@ def _data_pass(
     live: list[LiveColumn],
     raw_by_table: dict[str, DataFrame | None],
     structure_ok: dict[str, bool],
+    versions: dict[str, int],
 ) -> _Measured:
     """Everything the gate measures on ``table``'s rows, in one aggregation over one read of it.
 
@@ -350,7 +362,7 @@ def _data_pass(
     name = contract.source_name(table)
     not_null = _not_null_columns(contract, table, live)
     raw = raw_by_table[table]
-    df = raw if raw is not None else runtime.read(name)
+    df = raw if raw is not None else runtime.read(name, versions[table])
     pk = spec.primary_key
     aggs = [
         F.count(F.lit(1)).alias("__rows"),
@@ -365,7 +377,7 @@ def _data_pass(
             continue  # the parent's own findings explain the problem; its rows cannot be trusted
         parent_name = contract.source_name(fk.references.table)
         parent_raw = raw_by_table.get(fk.references.table)
-        parent = parent_raw if parent_raw is not None else runtime.read(parent_name)
+        parent = parent_raw if parent_raw is not None else runtime.read(parent_name, versions[fk.references.table])
         refs = [f"__fk{i}_{j}" for j in range(len(fk.columns))]
         keys = parent.select(*[F.col(c).alias(r) for c, r in zip(fk.references.columns, refs, strict=True)])
         keys = keys.where(~_any_null(refs)).distinct().withColumn(f"__hit{i}", F.lit(1))

@@ -118,6 +118,10 @@ def begin(ctx: Context, run_id: str, log: StepLog) -> Journal:
         log.line(f"  run {taken_over} died without releasing the lock; taking over and recovering")
         journal.record(taken_over, EventName.RUN_ABANDONED, detail={"taken_over_by": run_id})
     recover(ctx, journal, log)
+    # A later step (maybe another task of the run) reads the source snapshot this run's gate read.
+    gated = journal.has(run_id, EventName.GATE_PASSED)
+    pinned = gated.detail.get("source_versions", {}) if gated is not None else None
+    ctx.source_versions = {t: int(v) for t, v in pinned.items()} if pinned is not None else None
     return journal
 
 
@@ -137,6 +141,7 @@ def gate_step(ctx: Context, run_id: str, log: StepLog, *, allow_empty: bool = Fa
             log.line("    " + line)
     took = log.timed("gate", started)
     journal.record(run_id, EventName.GATE_PASSED if result.passed else EventName.GATE_FAILED, detail=result.as_dict())
+    ctx.source_versions = result.source_versions if result.passed else None
     log.line(f"gate: {'passed' if result.passed else 'FAILED'} ({len(result.findings)} findings) {took:.1f} s")
     if not result.passed:
         journal.release(run_id)
@@ -189,7 +194,7 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
             ctx.runtime.drop(name)  # staging from an older contract: rebuild it from the contract
         ctx.runtime.create_table(name, columns)
         retention.apply_properties(ctx.runtime, name, ctx.contract.settings.retention)
-        source = ctx.runtime.read(ctx.contract.source_name(table))
+        source = ctx.read_source(table)
         out = anonymize_table(source, ctx.contract, table, ctx.keyring)
         out = release.publishable(out, ctx.contract, table, as_of)  # withhold events still in the window
         # generalize after the release filter: membership depends on the exact shifted date, never a coarsened one
@@ -288,7 +293,7 @@ def scan_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, Any]:
     started = time.perf_counter()
     journal = begin(ctx, run_id, log)
     versions = _vetted_staging(ctx, journal, run_id, "scan")
-    result = scan_staging(ctx.runtime, ctx.contract)
+    result = scan_staging(ctx.runtime, ctx.contract, ctx.source_versions)
     for finding in result.findings:
         log.line("  " + finding.render())
     blocking = result.blocking
@@ -319,7 +324,8 @@ def check_context(ctx: Context, run_id: str) -> CheckContext:
     """The checks' context for a run: source rows compared per the release plan its anonymize step recorded."""
     anonymized = journal_for(ctx).has(run_id, EventName.ANONYMIZED)
     plan = anonymized.detail.get("release") if anonymized else None
-    return release.attach(CheckContext(ctx.runtime, ctx.contract, key_aligner(ctx)), ctx.keyring, plan)
+    checks = CheckContext(ctx.runtime, ctx.contract, key_aligner(ctx), source_versions=ctx.source_versions)
+    return release.attach(checks, ctx.keyring, plan)
 
 
 def _ensure_final(ctx: Context, table: str) -> str:

@@ -146,7 +146,7 @@ def check_release(ctx: CheckContext, keyring: Keyring, as_of: dt.date) -> None:
     """
     from pyspark.sql import functions as F
 
-    from anonymizer.checks import Check
+    from anonymizer.checks import Check, source_rows
     from anonymizer.privacy import coarsen
 
     c = ctx.contract
@@ -182,7 +182,7 @@ def check_release(ctx: CheckContext, keyring: Keyring, as_of: dt.date) -> None:
                 },
             )
         )
-        source = ctx.runtime.read(c.source_name(table))
+        source = source_rows(ctx, table)
         released = released_source(source, c, table, keyring, as_of)
         pk = c.tables[table].primary_key
         keys = ctx.anonymize_keys(released, table).select(*[F.col(f"__anon_{k}").alias(k) for k in pk])

@@ -59,7 +59,7 @@ def risk_step(ctx: Context, run_id: str, log: StepLog, *, before: bool = True) -
         return runtime.read(contract.staging_name(table))
 
     def source(table: str) -> Any:
-        return runtime.read(contract.source_name(table))
+        return ctx.read_source(table)
 
     privacy = contract.privacy
     basis = {"contract_sha256": ctx.contract_sha256, "source": contract.source_name(privacy.subject.table)}

@@ -92,7 +92,19 @@ def create_table_sql(ref: str, columns: Sequence[LiveColumn], properties: dict[s
 
 
 def restore_sql(ref: str, version: int) -> str:
-    return f"RESTORE TABLE {ref} TO VERSION AS OF {int(version)}"
+    return f"RESTORE TABLE {ref} TO VERSION AS OF {_version_literal(version)}"
+
+
+def read_sql(ref: str, version: int | None = None) -> str:
+    """``SELECT *`` of a table, at one Delta version when given (time travel: the run's pinned snapshot)."""
+    return f"SELECT * FROM {ref}" + ("" if version is None else f" VERSION AS OF {_version_literal(version)}")
+
+
+def _version_literal(version: int) -> str:
+    """A Delta version as SQL text. Why not a parameter: Spark's grammar takes only a literal after AS OF."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise UsageError(f"not a Delta table version: {version!r}", fix="pass the version as a non-negative integer")
+    return str(version)
 
 
 def primary_key_sql(uc_name: str, columns: Sequence[str]) -> str:
@@ -236,11 +248,12 @@ class Runtime(ABC):
         """Run one statement; every value goes in ``args`` (named ``:markers``), never into ``query``."""
         return self.spark.sql(query, args=args) if args else self.spark.sql(query)
 
-    def read(self, uc_name: str) -> DataFrame:
-        return self.spark.sql(f"SELECT * FROM {self.ref(uc_name)}")
+    def read(self, uc_name: str, version: int | None = None) -> DataFrame:
+        """The table's rows: its current version, or ``version`` (a run reads the source snapshot its gate saw)."""
+        return self.spark.sql(read_sql(self.ref(uc_name), version))
 
-    def columns(self, uc_name: str) -> list[LiveColumn]:
-        schema = self.read(uc_name).schema
+    def columns(self, uc_name: str, version: int | None = None) -> list[LiveColumn]:
+        schema = self.read(uc_name, version).schema
         return [LiveColumn(f.name, spark_type_name(f.dataType, dict(f.metadata)), f.nullable) for f in schema.fields]
 
     def create_table(
