@@ -125,6 +125,8 @@ def test_release_checks_fail_when_staging_holds_unreleased_rows(lake: Lake) -> N
     assert window["published_after_cutoff"] > 0 and window["latest_published"] > "2024-12-31"
     membership = failed[("release_membership", VISITS)]
     assert membership["published_rows"] > membership["released_source_rows"]
+    # every row released on the earlier date is in the later staging (its keyed image), none of the rest
+    assert membership["published_matching_released"] == membership["released_source_rows"]
     assert ("row_count_equal", VISITS) in failed  # the existing checks compare with the released subset
 
 

@@ -185,8 +185,16 @@ def check_release(ctx: CheckContext, keyring: Keyring, as_of: dt.date) -> None:
         source = source_rows(ctx, table)
         released = released_source(source, c, table, keyring, as_of)
         pk = c.tables[table].primary_key
-        keys = ctx.anonymize_keys(released, table).select(*[F.col(f"__anon_{k}").alias(k) for k in pk])
-        matched = staged.join(keys, pk, "left_semi").count()
+        aligned = ctx.measured.get(("aligned", table))
+        if aligned is not None:
+            # run_checks already joined the released source rows with the staged rows on the keyed primary key.
+            # The gate found that key unique in this very snapshot (the run's pinned source version) and the
+            # keyed map is a bijection, so a staged row meets at most one released row: the inner join's row
+            # count is the semi-join's, without a second join of the two tables (~10 s at 10M visits).
+            matched = int(aligned.stats["__aligned"])
+        else:
+            keys = ctx.anonymize_keys(released, table).select(*[F.col(f"__anon_{k}").alias(k) for k in pk])
+            matched = staged.join(keys, pk, "left_semi").count()
         measured = ctx.measured.get(("src", table))  # run_checks already counted the released source rows
         eligible = int(measured["__rows"]) if measured is not None else released.count()
         total, rows = source.count(), int(s["rows"])
