@@ -290,7 +290,9 @@ _FILE_LAYOUT_PROPERTIES = {"delta.columnMapping.mode": ("name", "id"), "delta.en
 
 
 def raw_rows(runtime: Runtime, uc_name: str, version: int | None = None) -> DataFrame | None:
-    """The table's current data files read with every column nullable; None when the files alone are unreliable.
+    """The data files of the table (at ``version``, else current) read with every column nullable; None when the
+    files alone are unreliable (the file-layout properties are read from the current version: DESCRIBE DETAIL
+    has no time travel).
 
     Why: a writer that did not enforce a NOT NULL constraint can leave NULLs under a NOT NULL schema, and Spark
     then folds ``IS NULL`` to false (a count says 0) while reading the rows crashes with a Java
