@@ -21,6 +21,7 @@ from anonymizer.parallel import in_parallel
 from anonymizer.privacy import shift_bounds_violation
 from anonymizer.runtime import Runtime
 from anonymizer.strategies import STRATEGIES, CheckInput
+from anonymizer.tables import read_source
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -81,7 +82,7 @@ class CheckContext:
 
 def source_rows(ctx: CheckContext, table: str) -> DataFrame:
     """Every row of the source table, at the run's pinned version."""
-    return ctx.runtime.read(ctx.contract.source_name(table), (ctx.source_versions or {}).get(table))
+    return read_source(ctx.runtime, ctx.contract, table, ctx.source_versions)
 
 
 def _src(ctx: CheckContext, table: str) -> DataFrame:

@@ -392,8 +392,9 @@ def contract_needles(
     by_table: dict[str, list[str]] = {}
     for t, c in columns:
         by_table.setdefault(t, []).append(c)
-    pinned = versions or {}
-    sources = [(runtime.read(contract.source_name(t), pinned.get(t)), cols) for t, cols in by_table.items()]
+    from anonymizer.tables import read_source
+
+    sources = [(read_source(runtime, contract, t, versions), cols) for t, cols in by_table.items()]
     return identifier_values(runtime.spark, sources), [f"{t}.{c}" for t, c in columns]
 
 

@@ -97,14 +97,10 @@ class Context:
     source_versions: dict[str, int] | None = None
 
     def read_source(self, table: str) -> DataFrame:
-        """A source table as the run's gate saw it.
+        """A source table as the run's gate saw it (:func:`anonymizer.tables.read_source`)."""
+        from anonymizer.tables import read_source
 
-        Why pinned: the source is written by other jobs. Without a pin, a commit between two steps would be
-        anonymized without having passed the gate (a new NULL key, an orphan, a changed column) and the checks
-        would compare staging with rows it was never made from.
-        """
-        version = (self.source_versions or {}).get(table)
-        return self.runtime.read(self.contract.source_name(table), version)
+        return read_source(self.runtime, self.contract, table, self.source_versions)
 
     @property
     def keyring(self) -> Keyring:
