@@ -6,13 +6,14 @@ Quoting values into SQL text used to change them (Spark reads ``'o''brien'`` as 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 import yaml
 
 from anonymizer.contract import load_contract, packaged_contract_path
-from anonymizer.journal import Journal
+from anonymizer.journal import EventName, Journal
 from anonymizer.pipeline import EXIT_USAGE
 from anonymizer.sqlident import UnsafeIdentifier, backticked, identifier
 
@@ -47,6 +48,38 @@ def test_quoted_values_round_trip_through_journal_and_lock(lake: Lake) -> None:
     assert event.detail == {"reason": QUOTED_VALUE}
     journal.release(QUOTED_RUN)
     assert journal.lock_holder()["holder"] is None
+
+
+def test_writer_cache_equals_the_journal_read_back_and_is_dropped_when_the_lock_is_taken(lake: Lake) -> None:
+    """The steps of one run keep the journal in memory instead of re-reading it after each append: what they
+    keep must be exactly what another process reads back (timestamps, types, detail JSON), and a process
+    that takes the lock must see what others appended before it."""
+    contract = load_contract()
+    writer = Journal(lake.runtime, contract)
+    assert writer.acquire("run-a") is None
+    already = len(writer.events())  # loads the cache, so the appends below extend it
+    writer.record("run-a", EventName.RUN_STARTED, contract_sha256="c" * 64, code_version="9.9")
+    writer.record_many(
+        [
+            dict(run_id="run-a", event=EventName.PROMOTE_TABLE_BEGIN, table="dim_patients", before="3"),
+            dict(run_id="run-a", event="promote_begin", detail={"at": dt.date(2026, 1, 2), "v": {"t": 3}}),
+        ]
+    )
+    kept = writer.events()
+    read_back = Journal(lake.runtime, contract).events()
+    assert len(kept) == already + 3
+    assert kept == read_back
+    assert kept[-3].ts < kept[-2].ts < kept[-1].ts  # read back in the order written, within a commit too
+    writer.release("run-a")
+
+    other = Journal(lake.runtime, contract)
+    assert other.acquire("run-b") is None
+    other.record("run-b", EventName.RUN_STARTED)
+    other.release("run-b")
+    assert [e.run_id for e in writer.events()][-1] == "run-a"  # no lock: the old view
+    assert writer.acquire("run-c") is None
+    assert [e.run_id for e in writer.events()][-1] == "run-b"  # taking the lock reads the journal again
+    writer.release("run-c")
 
 
 def test_run_with_quoted_contract_value_publishes_and_quoted_run_id_is_refused(

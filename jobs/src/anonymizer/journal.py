@@ -138,6 +138,7 @@ class Event:
 _PARAM_TYPES = {
     "run_id": "STRING",
     "event": "STRING",
+    "ts": "TIMESTAMP",
     "table": "STRING",
     "before": "BIGINT",
     "after": "BIGINT",
@@ -148,8 +149,8 @@ _PARAM_TYPES = {
 }
 
 
-def _row_params(i: int, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """``(CAST(:run_id_0 AS STRING), ..., current_timestamp(), ...)`` and its bound values for event ``i``."""
+def _values(event: dict[str, Any]) -> dict[str, Any]:
+    """An event's column values as written: text columns as ``str``, versions as ``int``, detail as JSON."""
     values = {
         "run_id": event["run_id"],
         "event": event["event"],
@@ -167,9 +168,32 @@ def _row_params(i: int, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     for name in ("before", "after"):
         if values[name] is not None:
             values[name] = int(values[name])
+    return values
+
+
+def _row_params(i: int, event: dict[str, Any], ts: dt.datetime) -> tuple[str, dict[str, Any]]:
+    """``(CAST(:run_id_0 AS STRING), ..., CAST(:ts_0 AS TIMESTAMP), ...)`` and its bound values for event ``i``."""
+    values = _values(event)
+    values = {"run_id": values.pop("run_id"), "event": values.pop("event"), "ts": ts, **values}
     markers = [f"CAST(:{name}_{i} AS {_PARAM_TYPES[name]})" for name in values]
-    markers.insert(2, "current_timestamp()")
     return f"({', '.join(markers)})", {f"{name}_{i}": v for name, v in values.items()}
+
+
+def _event(event: dict[str, Any], ts: dt.datetime) -> Event:
+    """The :class:`Event` a ``record_many`` entry becomes once written (what reading it back returns)."""
+    v = _values(event)
+    return Event(
+        v["run_id"],
+        v["event"],
+        ts,
+        v["table"],
+        v["before"],
+        v["after"],
+        v["contract_sha256"],
+        v["key_fingerprint"],
+        v["code_version"],
+        json.loads(v["detail"]),
+    )
 
 
 class Journal:
@@ -255,18 +279,32 @@ class Journal:
         )
 
     def record_many(self, events: list[dict[str, Any]]) -> None:
-        """Append several events in ONE Delta commit: they become visible together or not at all."""
+        """Append several events in ONE Delta commit: they become visible together or not at all.
+
+        The timestamps are taken here and bound as parameters, so the events appended to the cache are exactly
+        the rows written, and the steps of one ``anonymizer run`` do not re-read the whole journal after each
+        of their own appends. The events of one commit get consecutive microseconds: ``ORDER BY ts`` then
+        returns them in the order they were given (one shared ``current_timestamp()`` left that order open).
+        """
+        now = dt.datetime.now()
+        stamps = [now + dt.timedelta(microseconds=i) for i in range(len(events))]
         rows: list[str] = []
         args: dict[str, Any] = {}
-        for i, e in enumerate(events):
-            row, bound = _row_params(i, e)
+        for i, (e, ts) in enumerate(zip(events, stamps, strict=True)):
+            row, bound = _row_params(i, e, ts)
             rows.append(row)
             args |= bound
         self.runtime.sql(f"INSERT INTO {self.runtime.ref(self.table)} VALUES {', '.join(rows)}", args)
-        self._cache = None
+        if self._cache is not None:
+            self._cache.extend(_event(e, ts) for e, ts in zip(events, stamps, strict=True))
 
     def events(self, run_id: str | None = None) -> list[Event]:
-        """Events in commit order (cached until this process appends; other processes only append)."""
+        """Events in commit order, read once and then kept up to date with this process's own appends.
+
+        Why a cache is exact: every writer holds the run lock, and :meth:`acquire` drops the cache whenever it
+        takes the lock, so a process reads the journal after it became the only writer. A reader without the
+        lock (status, report of a finished run) sees the journal as of its first read.
+        """
         if self._cache is None:
             if not self.runtime.exists(self.table):
                 return []
@@ -378,6 +416,7 @@ class Journal:
         affected = int(result[0][0]) if result else 0
         if affected != 1:
             raise LockBusy(_RACE, fix="try again later")
+        self._cache = None  # read the journal again now that no other process may append to it
         return holder if holder and holder != run_id else None
 
     def release(self, run_id: str) -> None:

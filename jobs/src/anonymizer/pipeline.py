@@ -222,12 +222,16 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
 
 
 def _staging_matches(ctx: Context, run_id: str, versions: dict[str, int]) -> None:
-    for table, version in versions.items():
+    """Every staging table's last commit is the one this run recorded (its Delta logs read concurrently)."""
+
+    def last(table: str) -> Any:
         name = ctx.contract.staging_name(table)
-        commit = ctx.runtime.last_commit(name) if ctx.runtime.exists(name) else None
+        return ctx.runtime.last_commit(name) if ctx.runtime.exists(name) else None
+
+    for (table, version), commit in zip(versions.items(), in_parallel(list(versions), last), strict=True):
         if commit is None or commit.note != run_id or commit.version != version:
             raise ChecksFailed(
-                f"staging table {name} is not the one run {run_id} wrote and checked",
+                f"staging table {ctx.contract.staging_name(table)} is not the one run {run_id} wrote and checked",
                 fix="re-run the job from the gate",
             )
 
@@ -347,10 +351,15 @@ def promote_step(
     if journal.has(run_id, EventName.SCAN_PASSED) is None:
         scan_step(ctx, run_id, log)  # a job without a scan task still never promotes unscanned staging
     tables = ctx.contract.dependency_order()
-    names = {t: _ensure_final(ctx, t) for t in tables}
-    for n in names.values():
-        retention.apply_properties(ctx.runtime, n, ctx.contract.settings.retention)
-    before = {t: ctx.runtime.version(n) for t, n in names.items()}
+
+    names = {t: _ensure_final(ctx, t) for t in tables}  # in dependency order: a foreign key needs its parent
+
+    def prepare(name: str) -> int:
+        """The contract's retention on the final table, then its version before this run."""
+        retention.apply_properties(ctx.runtime, name, ctx.contract.settings.retention)
+        return ctx.runtime.version(name)
+
+    before = dict(zip(tables, in_parallel([names[t] for t in tables], prepare), strict=True))
     # One commit: the versions to restore become durable together with the intent to promote.
     journal.record_many(
         [dict(run_id=run_id, event=EventName.PROMOTE_TABLE_BEGIN, table=t, before=v) for t, v in before.items()]
