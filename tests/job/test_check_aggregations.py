@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from anonymizer.checks import _fk_numbers
+from anonymizer.source_numbers import fk_numbers
 
 
 def _fk(columns: list[str], parent_columns: list[str]) -> Any:
@@ -22,7 +22,7 @@ def test_fk_numbers_equal_separate_left_joins_even_with_duplicate_parent_keys(sp
     p = spark.createDataFrame([(10,), (10,), (11,)], "pid int")  # 10 duplicated
     h = spark.createDataFrame([(100, "a"), (200, "x")], "hid int, hk string")
     fks = [_fk(["p"], ["pid"]), _fk(["h", "k"], ["hid", "hk"])]
-    got = _fk_numbers(child, [p, h], fks, [(0, 1)])
+    got = fk_numbers(child, [p, h], fks, [(0, 1)])
     child.createOrReplaceTempView("c")
     p.createOrReplaceTempView("p")
     h.createOrReplaceTempView("h")

@@ -20,6 +20,7 @@ from anonymizer.contract import Contract
 from anonymizer.parallel import in_parallel
 from anonymizer.privacy import shift_bounds_violation
 from anonymizer.runtime import Runtime
+from anonymizer.source_numbers import SEED_JOIN, SEED_TABLES, count_aggregations, fk_numbers, seed_products
 from anonymizer.strategies import STRATEGIES, CheckInput
 from anonymizer.tables import read_source
 
@@ -75,6 +76,14 @@ class CheckContext:
     measured: dict[tuple[str, str], Any] = field(default_factory=dict)
     # The source snapshot the run's gate read, per table (None: the current versions).
     source_versions: dict[str, int] | None = None
+    # Source-side numbers the gate measured on that same snapshot, keyed ("src" | "fk_src", table): reused
+    # instead of scanning the source again (see anonymizer.source_numbers).
+    gate_numbers: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Tables whose source rows ``source_filter`` narrows: numbers of all their rows do not apply to them
+    # (empty with a filter set: every table counts as narrowed).
+    filtered_tables: frozenset[str] = frozenset()
+    # Which of ``measured`` came from the gate (for the journal): "src:<table>" / "fk_src:<table>".
+    reused: list[str] = field(default_factory=list)
 
     def add(self, check: Check) -> None:
         self.results.append(check)
@@ -119,15 +128,14 @@ def check_structure(ctx: CheckContext, table: str) -> None:
 def _staged_numbers(ctx: CheckContext, table: str) -> dict[str, Any]:
     """One aggregation over the staged table: rows, NULLs per column and distinct primary keys."""
     spec = ctx.contract.tables[table]
-    aggs = [F.count(F.lit(1)).alias("__rows")] + [F.sum(F.col(c).isNull().cast("long")).alias(c) for c in spec.columns]
+    aggs = count_aggregations(list(spec.columns))
     aggs.append(F.count_distinct(*[F.col(c) for c in spec.primary_key]).alias("__distinct_pk"))
     return _stg(ctx, table).agg(*aggs).collect()[0].asDict()
 
 
 def _source_numbers(ctx: CheckContext, table: str) -> dict[str, Any]:
     """One aggregation over the source rows staging should hold: rows and NULLs per column."""
-    cols = list(ctx.contract.tables[table].columns)
-    aggs = [F.count(F.lit(1)).alias("__rows")] + [F.sum(F.col(c).isNull().cast("long")).alias(c) for c in cols]
+    aggs = count_aggregations(list(ctx.contract.tables[table].columns))
     return _src(ctx, table).agg(*aggs).collect()[0].asDict()
 
 
@@ -168,42 +176,6 @@ def _judge_counts(ctx: CheckContext, table: str, src: dict[str, Any], stg: dict[
             {"rows": stg["__rows"], "distinct": stg["__distinct_pk"], "nulls": pk_nulls},
         )
     )
-
-
-def _fk_numbers(
-    child: DataFrame, parents: list[DataFrame], fks: list[Any], products: list[tuple[int, ...]]
-) -> dict[str, int]:
-    """Orphans and joined rows of every foreign key of one child table, in one aggregation.
-
-    Each parent's keys are grouped with their multiplicity and left-joined, so the child's rows are never
-    multiplied: ``joined`` (sum of multiplicities) is exactly the row count of ``child JOIN parent``, even when
-    a staged parent key is duplicated, and an orphan is a child row with every FK column set and no parent.
-    ``products``: sets of FKs whose chained inner join is counted too (sum of the product of multiplicities).
-    """
-    df = child
-    aggs = []
-    mults = []
-    for i, (fk, parent) in enumerate(zip(fks, parents, strict=True)):
-        refs = [f"__fk{i}_{j}" for j in range(len(fk.columns))]
-        grouped = parent.groupBy(*[F.col(pc).alias(r) for pc, r in zip(fk.references.columns, refs, strict=True)])
-        keys = grouped.agg(F.count(F.lit(1)).alias(f"__mult{i}"))
-        df = df.join(keys, [df[c] == keys[r] for c, r in zip(fk.columns, refs, strict=True)], "left")
-        mult = F.col(f"__mult{i}")
-        present = F.lit(True)
-        for c in fk.columns:
-            present = present & F.col(c).isNotNull()
-        aggs += [
-            F.sum((present & mult.isNull()).cast("long")).alias(f"orphans{i}"),
-            F.sum(F.coalesce(mult, F.lit(0))).alias(f"joined{i}"),
-        ]
-        mults.append(F.coalesce(mult, F.lit(0)))
-    for n, group in enumerate(products):
-        product = F.lit(1).cast("long")
-        for i in group:
-            product = product * mults[i]
-        aggs.append(F.sum(product).alias(f"product{n}"))
-    row = df.agg(*aggs).collect()[0].asDict()
-    return {k: int(v or 0) for k, v in row.items()}
 
 
 def _judge_foreign_keys(ctx: CheckContext, table: str, src: dict[str, int], stg: dict[str, int]) -> None:
@@ -425,29 +397,11 @@ def check_entity_intervals(ctx: CheckContext) -> None:
                     )
 
 
-SEED_TABLES = {
-    "doctors": "dim_doctors",
-    "patients": "dim_patients",
-    "hospitals": "dim_hospitals",
-    "visits": "fact_visits",
-}
-SEED_JOIN = ("fact_visits", ("patient_id", "hospital_id"))  # visits JOIN patients JOIN hospitals
-
 # The seed project's two assertions, evaluated on numbers the aggregations above measured.
 SEED_VALIDATION = """
 SELECT assert_true(:counts_equal, 'row counts differ between source and staging') AS counts_ok,
 assert_true(:joins_equal, 'fact_visits joined on all dimensions differs between source and staging') AS joins_ok
 """
-
-
-def _seed_products(ctx: CheckContext, table: str) -> list[tuple[int, ...]]:
-    """FK index groups whose chained join the seed validation counts (only on the seed's own tables)."""
-    child, columns = SEED_JOIN
-    if table != child or not all(t in ctx.contract.tables for t in SEED_TABLES.values()):
-        return []
-    fks = ctx.contract.tables[table].foreign_keys
-    found = [next((i for i, fk in enumerate(fks) if fk.columns == [c]), None) for c in columns]
-    return [tuple(i for i in found if i is not None)] if None not in found else []
 
 
 def _judge_seed_validation(ctx: CheckContext, measured: dict[tuple[str, str], Any]) -> None:
@@ -458,7 +412,7 @@ def _judge_seed_validation(ctx: CheckContext, measured: dict[tuple[str, str], An
     two more three-way joins.
     """
     child = SEED_JOIN[0]
-    if not all(t in ctx.contract.tables for t in SEED_TABLES.values()) or not _seed_products(ctx, child):
+    if not all(t in ctx.contract.tables for t in SEED_TABLES.values()) or not seed_products(ctx.contract, child):
         return
     counts_equal = all(measured[("src", t)]["__rows"] == measured[("stg", t)]["__rows"] for t in SEED_TABLES.values())
     joins_equal = measured[("fk_src", child)]["product0"] == measured[("fk_stg", child)]["product0"]
@@ -484,9 +438,17 @@ def run_checks(ctx: CheckContext) -> list[Check]:
     def fk_job(side: str, table: str) -> Callable[[], Any]:
         read = _src if side == "src" else _stg
         fks = spec[table].foreign_keys
-        return lambda: _fk_numbers(
-            read(ctx, table), [read(ctx, fk.references.table) for fk in fks], fks, _seed_products(ctx, table)
+        return lambda: fk_numbers(
+            read(ctx, table), [read(ctx, fk.references.table) for fk in fks], fks, seed_products(ctx.contract, table)
         )
+
+    filtered = ctx.filtered_tables or (frozenset(spec) if ctx.source_filter else frozenset())
+
+    def reusable(key: tuple[str, str]) -> bool:
+        touched = {key[1]} | (
+            {fk.references.table for fk in spec[key[1]].foreign_keys} if key[0] == "fk_src" else set()
+        )
+        return key in ctx.gate_numbers and not touched & filtered
 
     for t in order:
         jobs += [
@@ -498,8 +460,12 @@ def run_checks(ctx: CheckContext) -> list[Check]:
             jobs += [(("fk_stg", t), fk_job("stg", t)), (("fk_src", t), fk_job("src", t))]
         if _overlap_columns(ctx, t):
             jobs.append((("overlap", t), partial(_overlap_numbers, ctx, t)))
+    reused = {k: ctx.gate_numbers[k] for k, _ in jobs if reusable(k)}
+    jobs = [(k, fn) for k, fn in jobs if k not in reused]
     measured = dict(zip([k for k, _ in jobs], in_parallel([fn for _, fn in jobs], lambda fn: fn()), strict=True))
+    measured.update(reused)
     ctx.measured = measured
+    ctx.reused = [f"{kind}:{table}" for kind, table in reused]
     for t in order:
         check_structure(ctx, t)
         _judge_counts(ctx, t, measured[("src", t)], measured[("stg", t)])

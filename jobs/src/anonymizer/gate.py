@@ -19,6 +19,7 @@ from anonymizer.contract import Contract
 from anonymizer.domains import SMALL_DOMAIN_FIX, small_domain_columns
 from anonymizer.parallel import in_parallel
 from anonymizer.runtime import KeyMetadata, LiveColumn, Runtime
+from anonymizer.source_numbers import count_aggregations, fk_subset, join_foreign_keys, seed_products
 from anonymizer.strategies import key_strategies
 from anonymizer.tags import CONTRACT_HASH_TAG, expected_column_tags
 
@@ -48,6 +49,9 @@ class GateResult:
     source_orphans: dict[str, int] = field(default_factory=dict)
     # Delta version of every source table the gate read: the run's snapshot, which every later step reads too
     source_versions: dict[str, int] = field(default_factory=dict)
+    # table -> {"src": ..., "fk_src": ...}: the checks' source-side numbers on that snapshot, for tables published
+    # in full (a release window narrows the rows the checks compare, and recent rows' numbers stay unrecorded)
+    source_numbers: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     patch: str | None = None
 
     @property
@@ -61,6 +65,7 @@ class GateResult:
             "row_counts": self.row_counts,
             "source_orphans": self.source_orphans,
             "source_versions": self.source_versions,
+            "source_numbers": self.source_numbers,
         }
 
 
@@ -273,6 +278,8 @@ def run_gate(runtime: Runtime, contract: Contract, contract_sha256: str, *, allo
     for table, measured in passes.items():
         if structure_ok[table]:
             _data_findings(contract, table, measured, result, allow_empty, structure_ok)
+            if contract.tables[table].release is None:
+                result.source_numbers[table] = measured.source_numbers
     for small in small_domain_columns(contract):  # acknowledged in the contract (else it is refused): list it
         result.findings.append(
             Finding("small_fpe_domain", small.table, small.column, small.render(), SMALL_DOMAIN_FIX, blocking=False)
@@ -321,6 +328,8 @@ class _Measured:
     distinct_pk: int
     null_findings: list[Finding]
     orphans: dict[int, int]  # FK index -> orphan rows (FKs whose parent's structure matched)
+    # The checks' source-side numbers ("src", and "fk_src" when every FK was joined) of the same pass
+    source_numbers: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _not_null_columns(contract: Contract, table: str, live_columns: list[LiveColumn]) -> list[str]:
@@ -346,6 +355,9 @@ def _any_null(columns: list[str]) -> Column:
     return _any(columns, lambda c: c.isNull())
 
 
+_NULLS = "__n_"  # prefix of the per-column NULL counts in the data pass
+
+
 def _data_pass(
     runtime: Runtime,
     contract: Contract,
@@ -357,8 +369,10 @@ def _data_pass(
 ) -> _Measured:
     """Everything the gate measures on ``table``'s rows, in one aggregation over one read of it.
 
-    Each foreign key's parent keys (deduplicated, so the row count is kept) are left-joined in the same query;
-    an orphan is a child row with a non-NULL key that found no parent.
+    Each foreign key's parent keys (grouped with their multiplicity, so the row count is kept) are left-joined
+    in the same query; an orphan is a child row with a non-NULL key that found no parent. The same pass counts
+    what the checks compare staging with on the source side (rows, NULLs per column, join cardinalities), so
+    the check step does not scan the source again (:mod:`anonymizer.source_numbers`).
     """
     spec = contract.tables[table]
     name = contract.source_name(table)
@@ -366,28 +380,34 @@ def _data_pass(
     raw = raw_by_table[table]
     df = raw if raw is not None else runtime.read(name, versions[table])
     pk = spec.primary_key
-    aggs = [
-        F.count(F.lit(1)).alias("__rows"),
+    # NULLs of every column (on the raw files: NULLs under a NOT NULL schema are counted, not folded away)
+    aggs = count_aggregations(list(spec.columns), _NULLS)
+    aggs += [
         F.sum(_any_null(pk).cast("long")).alias("__null_pk"),
         F.count_distinct(*[F.col(c) for c in pk]).alias("__distinct_pk"),
     ]
-    if raw is not None:
-        aggs += [F.sum(F.col(f"`{c}`").isNull().cast("long")).alias(f"__null_{c}") for c in not_null]
-    joined: list[int] = []
-    for i, fk in enumerate(spec.foreign_keys):
-        if not structure_ok.get(fk.references.table):
-            continue  # the parent's own findings explain the problem; its rows cannot be trusted
-        parent_name = contract.source_name(fk.references.table)
-        parent_raw = raw_by_table.get(fk.references.table)
-        parent = parent_raw if parent_raw is not None else runtime.read(parent_name, versions[fk.references.table])
-        refs = [f"__fk{i}_{j}" for j in range(len(fk.columns))]
-        keys = parent.select(*[F.col(c).alias(r) for c, r in zip(fk.references.columns, refs, strict=True)])
-        keys = keys.where(~_any_null(refs)).distinct().withColumn(f"__hit{i}", F.lit(1))
-        df = df.join(keys, [df[c] == keys[r] for c, r in zip(fk.columns, refs, strict=True)], "left")
-        aggs.append(F.sum((_any_not_null(fk.columns) & F.col(f"__hit{i}").isNull()).cast("long")).alias(f"__orph{i}"))
-        joined.append(i)
-    stats = df.agg(*aggs).collect()[0]
-    nulls = {c: int(stats[f"__null_{c}"]) for c in not_null if raw is not None and stats[f"__null_{c}"]}
+    joined = [i for i, fk in enumerate(spec.foreign_keys) if structure_ok.get(fk.references.table)]
+    # (a parent whose structure differs: its own findings explain the problem; its rows cannot be trusted)
+
+    def parent_rows(t: str) -> DataFrame:
+        parent_raw = raw_by_table.get(t)
+        return parent_raw if parent_raw is not None else runtime.read(contract.source_name(t), versions[t])
+
+    fks = [spec.foreign_keys[i] for i in joined]
+    complete = len(joined) == len(spec.foreign_keys)
+    products = seed_products(contract, table) if complete else []
+    df, fk_aggs = join_foreign_keys(df, [parent_rows(fk.references.table) for fk in fks], fks, products, joined)
+    aggs += fk_aggs
+    # The gate's orphan: any FK column set and no parent (stricter than the checks' "every column set").
+    aggs += [
+        F.sum((_any_not_null(fk.columns) & F.col(f"__mult{i}").isNull()).cast("long")).alias(f"__orph{i}")
+        for i, fk in zip(joined, fks, strict=True)
+    ]
+    stats = df.agg(*aggs).collect()[0].asDict()
+    nulls = {c: int(stats[f"{_NULLS}{c}"]) for c in not_null if raw is not None and stats[f"{_NULLS}{c}"]}
+    reusable = {"src": {"__rows": int(stats["__rows"]), **{c: int(stats[f"{_NULLS}{c}"] or 0) for c in spec.columns}}}
+    if complete and spec.foreign_keys:
+        reusable["fk_src"] = fk_subset(stats)
     return _Measured(
         rows=int(stats["__rows"]),
         null_pk=int(stats["__null_pk"] or 0),
@@ -403,6 +423,7 @@ def _data_pass(
             for column, count in nulls.items()
         ],
         orphans={i: int(stats[f"__orph{i}"] or 0) for i in joined},
+        source_numbers=reusable,
     )
 
 

@@ -253,7 +253,8 @@ def check_step(ctx: Context, run_id: str, log: StepLog) -> list[dict[str, Any]]:
     versions = {k: int(v) for k, v in anonymized.detail["staging_versions"].items()}
     _staging_matches(ctx, run_id, versions)
     fault_point("check")
-    checks = run_checks(check_context(ctx, run_id))
+    context = check_context(ctx, run_id)
+    checks = run_checks(context)
     for check in checks:
         if not check.passed:
             log.line("  " + check.render())
@@ -262,9 +263,12 @@ def check_step(ctx: Context, run_id: str, log: StepLog) -> list[dict[str, Any]]:
     journal.record(
         run_id,
         EventName.CHECK_FAILED if failed else EventName.CHECK_PASSED,
-        detail={"staging_versions": versions, "checks": as_dicts(checks)},
+        detail={"staging_versions": versions, "checks": as_dicts(checks), "source_side_from_gate": context.reused},
     )
-    log.line(f"check: {len(checks) - len(failed)}/{len(checks)} passed {took:.1f} s")
+    log.line(
+        f"check: {len(checks) - len(failed)}/{len(checks)} passed "
+        f"({len(context.reused)} source-side measurements reused from the gate) {took:.1f} s"
+    )
     if failed:
         raise ChecksFailed(
             f"{len(failed)} check(s) failed on staging; nothing was promoted", fix="see the failed checks above"
@@ -326,10 +330,27 @@ def scan_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, Any]:
 
 def check_context(ctx: Context, run_id: str) -> CheckContext:
     """The checks' context for a run: source rows compared per the release plan its anonymize step recorded."""
-    anonymized = journal_for(ctx).has(run_id, EventName.ANONYMIZED)
+    journal = journal_for(ctx)
+    anonymized = journal.has(run_id, EventName.ANONYMIZED)
     plan = anonymized.detail.get("release") if anonymized else None
-    checks = CheckContext(ctx.runtime, ctx.contract, key_aligner(ctx), source_versions=ctx.source_versions)
+    checks = CheckContext(
+        ctx.runtime,
+        ctx.contract,
+        key_aligner(ctx),
+        source_versions=ctx.source_versions,
+        gate_numbers=_gate_numbers(ctx, journal.has(run_id, EventName.GATE_PASSED)),
+    )
     return release.attach(checks, ctx.keyring, plan)
+
+
+def _gate_numbers(ctx: Context, gated: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """The source-side numbers the run's gate measured, if they are of the snapshot this step reads."""
+    if gated is None or ctx.source_versions is None:
+        return {}
+    if {t: int(v) for t, v in gated.detail.get("source_versions", {}).items()} != ctx.source_versions:
+        return {}
+    measured = gated.detail.get("source_numbers", {})
+    return {(kind, t): numbers for t, by_kind in measured.items() for kind, numbers in by_kind.items()}
 
 
 def _ensure_final(ctx: Context, table: str) -> str:

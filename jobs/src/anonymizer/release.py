@@ -254,6 +254,7 @@ def attach(ctx: CheckContext, keyring: Keyring, recorded: dict[str, Any] | None)
         return ctx
     as_of = dt.date.fromisoformat(str(recorded["as_of"]))
     ctx.source_filter = source_filter(ctx.contract, keyring, as_of)
+    ctx.filtered_tables = frozenset(released_tables(ctx.contract))
     ctx.extra_checks.append(lambda c: check_release(c, keyring, as_of))
     return ctx
 
