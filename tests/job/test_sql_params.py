@@ -82,6 +82,30 @@ def test_writer_cache_equals_the_journal_read_back_and_is_dropped_when_the_lock_
     writer.release("run-c")
 
 
+def test_journal_compaction_bin_packs_its_files_and_keeps_every_event(lake: Lake) -> None:
+    """One file per append would make every run's first read slower forever; compaction must shrink the file
+    count without changing one event (rows, ts order, detail), and do nothing below the threshold."""
+    contract = load_contract()
+    writer = Journal(lake.runtime, contract)
+    assert writer.acquire("run-compact") is None
+    writer.events()
+    for i in range(5):
+        writer.record("run-compact", EventName.RUN_STARTED, detail={"i": i, "quote": QUOTED_VALUE})
+    before = writer.events()
+    files = int(lake.runtime.detail(writer.table)["numFiles"])
+    version = lake.runtime.version(writer.table)
+    assert files >= 5
+
+    assert writer.compact(at_files=files + 1) == {"files": files, "compacted": False}
+    assert lake.runtime.version(writer.table) == version  # below the threshold: not even a commit
+
+    done = writer.compact(at_files=5)
+    assert done["compacted"] and done["files"] == files and done["files_after"] < 5
+    assert lake.runtime.version(writer.table) == version + 1
+    assert writer.events() == before == Journal(lake.runtime, contract).events()
+    writer.release("run-compact")
+
+
 def test_run_with_quoted_contract_value_publishes_and_quoted_run_id_is_refused(
     lake: Lake, tmp_path: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:

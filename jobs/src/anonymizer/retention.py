@@ -170,12 +170,31 @@ def ensure_rollback_possible(events: list[Event], run_id: str, retention: Retent
 def vacuum_after_promote(
     runtime: Runtime, contract: Contract, journal: Journal, run_id: str, emit: Callable[[str], None]
 ) -> dict[str, Any]:
-    """The promote step's last act: VACUUM, journaled (``vacuumed`` or ``vacuum_failed``) for report and rollback."""
-    detail = vacuum_all(runtime, contract, contract.settings.retention)
+    """The promote step's last act: VACUUM, journaled (``vacuumed`` or ``vacuum_failed``) for report and rollback.
+
+    The journal's own maintenance (:meth:`Journal.compact`) runs beside the VACUUMs, on another thread; like
+    them it never fails an already published run: an error is journaled and the next run retries.
+    """
+    from anonymizer.parallel import in_parallel
+
+    def compact_journal() -> dict[str, Any]:
+        try:
+            return journal.compact()
+        except Exception as exc:
+            return {"error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}
+
+    detail: dict[str, Any]
+    compaction: dict[str, Any]
+    detail, compaction = in_parallel(
+        [lambda: vacuum_all(runtime, contract, contract.settings.retention), compact_journal], lambda work: work()
+    )
+    detail["journal"] = compaction
     journal.record(run_id, EventName.VACUUM_FAILED if detail["failed"] else EventName.VACUUMED, detail=detail)
     emit(
         f"  vacuumed {len(detail['vacuumed'])} tables (retain {detail['retain_hours']} h) {detail['seconds']:.1f} s"
         + (f"; FAILED on {', '.join(detail['failed'])}" if detail["failed"] else "")
+        + (f"; journal compacted ({compaction['files']} files)" if compaction.get("compacted") else "")
+        + (f"; journal compaction FAILED: {compaction['error']}" if "error" in compaction else "")
     )
     return detail
 

@@ -301,9 +301,16 @@ class Runtime(ABC):
     def restore(self, uc_name: str, version: int) -> None:
         self.sql(restore_sql(self.ref(uc_name), version))
 
+    def detail(self, uc_name: str) -> dict[str, Any]:
+        """``DESCRIBE DETAIL``: one metadata read (properties, numFiles, sizeInBytes, ...), no data scan."""
+        return self.sql(f"DESCRIBE DETAIL {self.ref(uc_name)}").collect()[0].asDict()
+
     def properties(self, uc_name: str) -> dict[str, str]:
-        row = self.sql(f"DESCRIBE DETAIL {self.ref(uc_name)}").collect()[0]
-        return dict(row["properties"] or {})
+        return dict(self.detail(uc_name)["properties"] or {})
+
+    def optimize(self, uc_name: str) -> None:
+        """Bin-pack the table's small files into few (one Delta commit; rows, order of ``ts`` unchanged)."""
+        self.sql(f"OPTIMIZE {self.ref(uc_name)}").collect()
 
     def set_properties(self, uc_name: str, properties: dict[str, str]) -> None:
         props = ", ".join(f"{sql_literal(k)} = {sql_literal(v)}" for k, v in sorted(properties.items()))
