@@ -232,3 +232,13 @@ def test_contract_refuses_bad_release_rules(edit: Any, message: str, tmp_path: P
     with pytest.raises(ContractError) as err:
         parse_contract(yaml.safe_dump(data, sort_keys=False), "c.yaml")
     assert any(message in i.message for i in err.value.issues), err.value
+
+
+def test_a_maintenance_failure_is_journaled_as_one_bounded_line_even_without_a_message() -> None:
+    """An exception with an empty message used to raise IndexError inside the handler that must keep an
+    already published run from failing; a long multi-line one must not flood the journal."""
+    from anonymizer.retention import _first_line
+
+    assert _first_line(RuntimeError()) == "RuntimeError"
+    assert _first_line(RuntimeError("\n")) == "RuntimeError"
+    assert _first_line(RuntimeError("x" * 500 + "\nat org.apache...")) == "x" * 300

@@ -83,6 +83,12 @@ def apply_properties(runtime: Runtime, uc_name: str, retention: Retention) -> bo
     return True
 
 
+def _first_line(exc: BaseException) -> str:
+    """What a maintenance failure journals: the message's first line, bounded (the class for an empty one)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
+
+
 def vacuum(runtime: Runtime, uc_name: str, retention: Retention) -> None:
     """Physically delete data files unreferenced for longer than the deleted-file retention."""
     runtime.sql(f"VACUUM {runtime.ref(uc_name)} RETAIN {retention.deleted_file_retention_hours} HOURS").collect()
@@ -109,7 +115,7 @@ def vacuum_all(runtime: Runtime, contract: Contract, retention: Retention) -> di
             vacuum(runtime, name, retention)
             return None
         except Exception as exc:  # reported, never fatal for an already published run
-            return str(exc).splitlines()[0][:300]
+            return _first_line(exc)
 
     # Threads: each VACUUM is a few small Spark jobs (listing, anti-join); their fixed costs overlap.
     outcomes = in_parallel(names, one)
@@ -181,7 +187,7 @@ def vacuum_after_promote(
         try:
             return journal.compact()
         except Exception as exc:
-            return {"error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}
+            return {"error": _first_line(exc)}
 
     detail: dict[str, Any]
     compaction: dict[str, Any]
