@@ -237,8 +237,41 @@ def test_contract_refuses_bad_release_rules(edit: Any, message: str, tmp_path: P
 def test_a_maintenance_failure_is_journaled_as_one_bounded_line_even_without_a_message() -> None:
     """An exception with an empty message used to raise IndexError inside the handler that must keep an
     already published run from failing; a long multi-line one must not flood the journal."""
-    from anonymizer.retention import _first_line
+    from anonymizer.errors import first_line
 
-    assert _first_line(RuntimeError()) == "RuntimeError"
-    assert _first_line(RuntimeError("\n")) == "RuntimeError"
-    assert _first_line(RuntimeError("x" * 500 + "\nat org.apache...")) == "x" * 300
+    assert first_line(RuntimeError()) == "RuntimeError"
+    assert first_line(RuntimeError("\n")) == "RuntimeError"
+    assert first_line(RuntimeError("x" * 500 + "\nat org.apache...")) == "x" * 300
+
+
+def test_journal_compaction_in_a_run_and_a_failing_one_never_fails_the_published_run(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal's maintenance runs after promotion: when it compacts, the report says so; when it breaks
+    (fault injected into its metadata read), the run still publishes and the report names the failure."""
+    import anonymizer.journal as journal_module
+
+    monkeypatch.setattr(journal_module, "COMPACT_AT_FILES", 2)
+    assert lake.cli("run", "--run-id", "compacting") == 0
+    done = _report(lake, "compacting")["retention"]["vacuum"]["journal"]
+    assert done["compacted"] and done["files_after"] < done["files"]
+    assert "run journal compacted" in (lake.root / "reports" / "run-compacting.md").read_text()
+    assert [e.run_id for e in Journal(lake.runtime, load_contract()).events()].count("compacting") >= 5
+
+    published = lake.final_versions()
+    real_detail = type(lake.runtime).detail
+
+    def broken_detail(self: Any, uc_name: str) -> dict[str, Any]:
+        if uc_name.endswith("_anonymizer_journal"):
+            raise RuntimeError()  # no message: the handler must still produce a line
+        return real_detail(self, uc_name)
+
+    monkeypatch.setattr(type(lake.runtime), "detail", broken_detail)
+    assert lake.cli("run", "--run-id", "compaction-broken") == 0
+    report = _report(lake, "compaction-broken")
+    assert report["retention"]["vacuum"]["journal"] == {"error": "RuntimeError"}
+    assert report["retention"]["vacuum"]["ok"]
+    assert lake.final_versions() != published  # the run did publish
+    assert (
+        "journal compaction FAILED (RuntimeError)" in (lake.root / "reports" / "run-compaction-broken.md").read_text()
+    )

@@ -102,7 +102,7 @@ def test_journal_compaction_bin_packs_its_files_and_keeps_every_event(lake: Lake
     done = writer.compact(at_files=5)
     assert done["compacted"] and done["files"] == files and done["files_after"] < 5
     assert lake.runtime.version(writer.table) == version + 1
-    assert writer.events() == before == Journal(lake.runtime, contract).events()
+    assert Journal(lake.runtime, contract).events() == before  # read back from the compacted files
     writer.release("run-compact")
 
 

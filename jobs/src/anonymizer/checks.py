@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import functions as F
 
 from anonymizer.contract import Contract
+from anonymizer.errors import first_line
 from anonymizer.parallel import in_parallel
 from anonymizer.privacy import shift_bounds_violation
 from anonymizer.runtime import Runtime
@@ -420,7 +421,7 @@ def _judge_seed_validation(ctx: CheckContext, measured: dict[tuple[str, str], An
         ctx.runtime.sql(SEED_VALIDATION, {"counts_equal": counts_equal, "joins_equal": joins_equal}).collect()
         ctx.add(Check("seed_validate_results", "*", None, True, {"assertions": 2}))
     except Exception as exc:
-        ctx.add(Check("seed_validate_results", "*", None, False, {"assertions": 2}, str(exc).splitlines()[0][:300]))
+        ctx.add(Check("seed_validate_results", "*", None, False, {"assertions": 2}, first_line(exc)))
 
 
 def run_checks(ctx: CheckContext) -> list[Check]:

@@ -53,6 +53,16 @@ def exit_codes_epilog() -> str:
     return "\n".join(lines)
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one bounded line for a journal or a check (the class name when it has no message).
+
+    Why: Spark and Delta errors carry a JVM stack trace after the first line; a message-less exception must
+    not raise ``IndexError`` inside the very handler that keeps a run going.
+    """
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else type(exc).__name__
+
+
 class AnonymizerError(Exception):
     """A failure the user can act on: ``exit_code`` decides the process status, ``fix`` says what to do."""
 

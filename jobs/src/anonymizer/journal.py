@@ -33,7 +33,7 @@ LOCK_NAME = "anonymizer"
 # Every append is one Delta commit with one small file (~9 per run), and every run starts by reading the whole
 # journal: after a year of daily runs that is ~3,300 files (a GET each on cloud storage). Past this many live
 # files the promote step's maintenance bin-packs them (``Journal.compact``); measured locally, reading 300
-# one-row files took 0.7 s warm, the same rows compacted 0.2 s.
+# one-row files took 0.7 s warm, and 0.2 s once OPTIMIZE had packed the same rows into a few files.
 COMPACT_AT_FILES = 100
 
 JOURNAL_COLUMNS = [
@@ -331,7 +331,7 @@ class Journal:
             ]
         return [e for e in self._cache if run_id is None or e.run_id == run_id]
 
-    def compact(self, at_files: int = COMPACT_AT_FILES) -> dict[str, Any]:
+    def compact(self, at_files: int | None = None) -> dict[str, Any]:
         """OPTIMIZE the journal once it holds ``at_files`` live files or more; returns numbers for the journal.
 
         Why here and not ``delta.autoOptimize.autoCompact``: an explicit, journaled step works the same on
@@ -339,7 +339,7 @@ class Journal:
         is nothing to do. The rows, their ``ts`` and so the cache stay exactly as they were.
         """
         files = int(self.runtime.detail(self.table)["numFiles"])
-        if files < at_files:
+        if files < (COMPACT_AT_FILES if at_files is None else at_files):
             return {"files": files, "compacted": False}
         self.runtime.optimize(self.table)
         return {"files": files, "compacted": True, "files_after": int(self.runtime.detail(self.table)["numFiles"])}

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from anonymizer.errors import UsageError
+from anonymizer.errors import UsageError, first_line
 from anonymizer.events import EventName
 
 if TYPE_CHECKING:
@@ -83,12 +83,6 @@ def apply_properties(runtime: Runtime, uc_name: str, retention: Retention) -> bo
     return True
 
 
-def _first_line(exc: BaseException) -> str:
-    """What a maintenance failure journals: the message's first line, bounded (the class for an empty one)."""
-    lines = str(exc).strip().splitlines()
-    return lines[0][:300] if lines else type(exc).__name__
-
-
 def vacuum(runtime: Runtime, uc_name: str, retention: Retention) -> None:
     """Physically delete data files unreferenced for longer than the deleted-file retention."""
     runtime.sql(f"VACUUM {runtime.ref(uc_name)} RETAIN {retention.deleted_file_retention_hours} HOURS").collect()
@@ -115,7 +109,7 @@ def vacuum_all(runtime: Runtime, contract: Contract, retention: Retention) -> di
             vacuum(runtime, name, retention)
             return None
         except Exception as exc:  # reported, never fatal for an already published run
-            return _first_line(exc)
+            return first_line(exc)
 
     # Threads: each VACUUM is a few small Spark jobs (listing, anti-join); their fixed costs overlap.
     outcomes = in_parallel(names, one)
@@ -187,7 +181,7 @@ def vacuum_after_promote(
         try:
             return journal.compact()
         except Exception as exc:
-            return {"error": _first_line(exc)}
+            return {"error": first_line(exc)}
 
     detail: dict[str, Any]
     compaction: dict[str, Any]
@@ -230,7 +224,13 @@ def markdown(section: dict[str, Any] | None) -> list[str]:
     else:
         done = f"VACUUM FAILED on {', '.join(vac['failed'])}: this run did not shorten history; the next run retries"
     props = ", ".join(f"`{k}` = `{v}`" for k, v in section["properties"].items())
-    return ["", "## History and erasure", "", f"- {section['guarantee']}", f"- table properties: {props}", f"- {done}"]
+    lines = ["", "## History and erasure", "", f"- {section['guarantee']}", f"- table properties: {props}", f"- {done}"]
+    journal = (vac or {}).get("journal") or {}
+    if "error" in journal:
+        lines.append(f"- run journal compaction FAILED ({journal['error']}); the next run retries")
+    elif journal.get("compacted"):
+        lines.append(f"- run journal compacted: {journal['files']} files -> {journal['files_after']}")
+    return lines
 
 
 def summary(section: dict[str, Any] | None) -> list[str]:
