@@ -275,3 +275,45 @@ def test_journal_compaction_in_a_run_and_a_failing_one_never_fails_the_published
     assert (
         "journal compaction FAILED (RuntimeError)" in (lake.root / "reports" / "run-compaction-broken.md").read_text()
     )
+
+
+def test_released_source_equals_the_keyed_rule_at_every_edge_of_the_band(spark: Any) -> None:
+    """The check step's released subset skips the keyed shift outside ``(cutoff + 1, cutoff + max_days]``.
+
+    The oracle is the rule itself (the keyed shifted date on or before the cutoff) on every row. The rows sit
+    where an off-by-one in either bound would flip membership: patients whose keyed offset is exactly -1 or
+    exactly -max_days, at the dates where their shifted date lands on the cutoff or one day after it, plus NULL
+    dates and a NULL patient (which has its own keyed offset).
+    """
+    from anonymizer.keys import generate_key_text
+    from anonymizer.release import _on_or_before, cutoff, max_days, released_source, shifted_date
+
+    c = load_contract()
+    keyring = Keyring.from_text(generate_key_text())
+    as_of = dt.date(2026, 6, 30)
+    last, span = cutoff(c, VISITS, as_of), max_days(c, VISITS, "visit_date")
+    schema = "visit_id int, patient_id int, hospital_id int, doctor_id int, visit_date date"
+    probe_day = dt.date(2020, 1, 1)
+    probe = spark.createDataFrame([(p, p, 1, 1, probe_day) for p in range(1, 40001)], schema)  # type: ignore[attr-defined]
+    shifted = probe.select("patient_id", shifted_date(probe, c, VISITS, "visit_date", keyring).alias("s")).collect()
+    offset = {r["patient_id"]: (r["s"] - probe_day).days for r in shifted}
+    nearest = sorted(p for p, o in offset.items() if o == -1)[:3]
+    farthest = sorted(p for p, o in offset.items() if o == -span)[:3]
+    assert nearest and farthest  # about 110 of each among 40,000 patients
+    day = dt.timedelta(days=1)
+    dates = [last - 400 * day, last, last + day, last + 2 * day, last + (span // 2) * day]
+    dates += [last + (span - 1) * day, last + span * day, last + (span + 1) * day, as_of + 30 * day, None]
+    patients: list[int | None] = [*nearest, *farthest, 7, None]
+    rows = [(i, p, 1, 1, d) for i, (p, d) in enumerate((p, d) for p in patients for d in dates)]
+    df = spark.createDataFrame(rows, schema)  # type: ignore[attr-defined]
+    rule = df.where(_on_or_before(shifted_date(df, c, VISITS, "visit_date", keyring), last))
+    expected = {r[0] for r in rule.select("visit_id").collect()}
+    got = [r[0] for r in released_source(df, c, VISITS, keyring, as_of).select("visit_id").collect()]
+    assert sorted(got) == sorted(expected)  # same rows, none twice
+    by_id = {i: (p, d) for i, p, _h, _d, d in rows}
+    # the edges really are exercised: offset -1 at cutoff + 2 is withheld, offset -max_days at cutoff + max_days
+    # is released, a NULL date never is
+    assert not any(by_id[i][0] in nearest and by_id[i][1] == last + 2 * day for i in got)
+    assert any(by_id[i][0] in farthest and by_id[i][1] == last + span * day for i in got)
+    assert all(by_id[i][1] is not None for i in got)
+    assert any(by_id[i][0] is None for i in got)

@@ -117,9 +117,25 @@ def released_source(df: DataFrame, contract: Contract, table: str, keyring: Keyr
     rule = contract.tables[table].release
     if rule is None:
         return df
-    return df.where(
-        _on_or_before(shifted_date(df, contract, table, rule.date, keyring), cutoff(contract, table, as_of))
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DateType
+
+    last = cutoff(contract, table, as_of)
+    keyed = _on_or_before(shifted_date(df, contract, table, rule.date, keyring), last)
+    if not isinstance(df.schema[rule.date].dataType, DateType):
+        return df.where(keyed)
+    # Why two branches: the keyed shift is a Python UDF that every check reading these rows evaluated on every
+    # row. A DATE is staged as date_add(date, offset) with offset in [-max_days, -1] for every row (a NULL
+    # entity has its own keyed offset; the check step's date_shift_in_bounds verifies that range), so a date
+    # on or before last + 1 is released whatever the key says, one after last + max_days never is, and only
+    # the band between needs the key: max_days of the table's history instead of all of it. A NULL date
+    # fails both comparisons, as it fails the keyed one.
+    date = F.col(rule.date)
+    surely = date <= F.lit(last + dt.timedelta(days=1))
+    band = (date > F.lit(last + dt.timedelta(days=1))) & (
+        date <= F.lit(last + dt.timedelta(days=max_days(contract, table, rule.date)))
     )
+    return df.where(surely).unionByName(df.where(band).where(keyed))
 
 
 def source_filter(
