@@ -131,11 +131,9 @@ def released_source(df: DataFrame, contract: Contract, table: str, keyring: Keyr
     # the band between needs the key: max_days of the table's history instead of all of it. A NULL date
     # fails both comparisons, as it fails the keyed one.
     date = F.col(rule.date)
-    surely = date <= F.lit(last + dt.timedelta(days=1))
-    band = (date > F.lit(last + dt.timedelta(days=1))) & (
-        date <= F.lit(last + dt.timedelta(days=max_days(contract, table, rule.date)))
-    )
-    return df.where(surely).unionByName(df.where(band).where(keyed))
+    always = F.lit(last + dt.timedelta(days=1))
+    never_after = F.lit(last + dt.timedelta(days=max_days(contract, table, rule.date)))
+    return df.where(date <= always).unionByName(df.where((date > always) & (date <= never_after)).where(keyed))
 
 
 def source_filter(
