@@ -60,10 +60,15 @@ def test_checks_catch_broken_staging(staged: Context) -> None:
     real = rt.read(c.source_name("dim_patients")).agg(F.max("ssn")).collect()[0][0]
     two = rt.sql(f"SELECT patient_id FROM {patients} WHERE patient_id > {first} ORDER BY patient_id LIMIT 2").collect()
     rt.sql(f"UPDATE {patients} SET ssn = :real WHERE patient_id IN ({two[0][0]}, {two[1][0]})", {"real": real})
+    # 7. A real value of one column in another column (a real name as an address) is no overlap of either.
+    name = rt.read(c.source_name("dim_patients")).agg(F.max("name")).collect()[0][0]
+    last = rt.sql(f"SELECT max(patient_id) FROM {patients}").collect()[0][0]
+    rt.sql(f"UPDATE {patients} SET address = :name WHERE patient_id = {last}", {"name": name})
     every: dict[tuple[str, str, str | None], dict[str, Any]] = {}
     failed = _failed(staged, every)
     assert every[("pii_value_overlap", "dim_hospitals", "phone")]["overlapping_values"] == 3
     assert every[("pii_value_overlap", "dim_patients", "ssn")]["overlapping_values"] == 1
+    assert every[("pii_value_overlap", "dim_patients", "address")]["overlapping_values"] == 0
     assert failed[("pii_changed", "dim_hospitals", "address")]["unchanged_rows"] == 3
     assert ("pii_changed", "dim_hospitals", "phone") in failed
     assert (

@@ -312,10 +312,12 @@ def _overlap_columns(ctx: CheckContext, table: str) -> list[str]:
 def _overlap_numbers(ctx: CheckContext, table: str) -> dict[str, int]:
     """Distinct staged values found anywhere in the same source column, for every direct identifier.
 
-    One job per column type instead of one per column: each side is read once, its (column, value) pairs
-    exploded and semi-joined, and the distinct matches counted per column. Why no de-duplication before the
-    join: identifiers are mostly unique, so a distinct on each side was two aggregations that removed almost
-    nothing (11.2 s instead of 14.7 s for dim_patients at 10M visits without them).
+    One job per column type instead of one per column: each side is read once and its (column, value) pairs
+    exploded, tagged with their side (1 staging, 2 source) and unioned; one hash aggregation per (column,
+    value) ORs the tags, and the values tagged by both sides are counted per column. Why not a semi-join
+    followed by a distinct count: that sorted both sides and shuffled the matches a second time (dim_patients
+    at 10M visits, warm: 11.4-11.5 s against 7.3-7.6 s this way, same counts). Why no de-duplication before:
+    identifiers are mostly unique, so a distinct on each side removed almost nothing.
     """
     columns = _overlap_columns(ctx, table)
     src_df, stg_df = _src(ctx, table), _stg(ctx, table)
@@ -325,13 +327,13 @@ def _overlap_numbers(ctx: CheckContext, table: str) -> dict[str, int]:
     out = dict.fromkeys(columns, 0)
     for group in by_type.values():
 
-        def pairs(df: DataFrame, group: list[str] = group) -> DataFrame:
+        def pairs(df: DataFrame, side: int, group: list[str] = group) -> DataFrame:
             cells = F.array(*[F.struct(F.lit(i).alias("c"), F.col(c).alias("v")) for i, c in enumerate(group)])
-            exploded = df.select(F.explode(cells).alias("x")).select("x.c", "x.v")
+            exploded = df.select(F.explode(cells).alias("x")).select("x.c", "x.v", F.lit(side).alias("side"))
             return exploded.where(F.col("v").isNotNull())
 
-        found = pairs(stg_df).join(pairs(src_df), ["c", "v"], "left_semi")
-        rows = found.groupBy("c").agg(F.count_distinct("v").alias("n")).collect()
+        tagged = pairs(stg_df, 1).unionByName(pairs(src_df, 2)).groupBy("c", "v").agg(F.bit_or("side").alias("on"))
+        rows = tagged.where(F.col("on") == 3).groupBy("c").agg(F.count(F.lit(1)).alias("n")).collect()
         out.update({group[int(r["c"])]: int(r["n"]) for r in rows})
     return out
 
