@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pyspark.sql import functions as F
 
 from anonymizer.checks import run_checks
 from anonymizer.context import Context, Options, build_context
-from anonymizer.contract import load_contract
+from anonymizer.contract import load_contract, packaged_contract_path
 from anonymizer.pipeline import StepLog, anonymize_step, check_context, gate_step, key_aligner
 
 from .conftest import Lake
@@ -83,6 +85,38 @@ def test_checks_catch_broken_staging(staged: Context) -> None:
     # 666-12-3456 and the two real SSNs: a real number is outside the ssn strategy's output range
     assert failed[("format_valid", "dim_patients", "ssn")]["invalid_rows"] == 3
     assert ("seed_validate_results", "*", None) in failed
+
+
+def test_interval_check_catches_a_changed_age_at_visit(lake: Lake, tmp_path: Path) -> None:
+    """Without the privacy section's coarsening, visit_date - dob over the FK join keeps its multiset; one staged
+    visit moved by a day changes the counts of exactly two interval values."""
+    doc = yaml.safe_load(packaged_contract_path().read_text())
+    del doc["privacy"]
+    path = tmp_path / "no-privacy.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    os.environ["ANONYMIZER_KEY"] = lake.key
+    try:
+        ctx = build_context(Options(contract=str(path), lakehouse=str(lake.root)))
+        gate_step(ctx, "iv", StepLog(lambda _: None))
+        anonymize_step(ctx, "iv", StepLog(lambda _: None))
+
+        def intervals() -> dict[str | None, Any]:
+            return {c.column: c for c in run_checks(check_context(ctx, "iv")) if c.name == "interval_preserved"}
+
+        label = "visit_date-dim_patients.dob"
+        clean = intervals()
+        assert clean[label].passed and clean[label].numbers["differing_intervals"] == 0
+        rt, c = ctx.runtime, ctx.contract
+        visits, patients = rt.ref(c.staging_name("fact_visits")), rt.ref(c.staging_name("dim_patients"))
+        visit = rt.sql(
+            f"SELECT min(v.visit_id) FROM {visits} v JOIN {patients} p ON v.patient_id = p.patient_id "
+            "WHERE v.visit_date IS NOT NULL AND p.dob IS NOT NULL"
+        ).collect()[0][0]
+        rt.sql(f"UPDATE {visits} SET visit_date = date_add(visit_date, -1) WHERE visit_id = {visit}")
+        broken = intervals()[label]
+        assert not broken.passed and broken.numbers["differing_intervals"] == 2
+    finally:
+        os.environ.pop("ANONYMIZER_KEY", None)
 
 
 def test_report_has_numbers_and_no_key_or_pii(published_template: Lake) -> None:
