@@ -374,6 +374,11 @@ class _Interval:
     def label(self) -> str:
         return f"{self.column}-{self.parent}.{self.parent_column}"
 
+    @property
+    def job(self) -> tuple[str, str]:
+        """Its key among the check jobs' numbers."""
+        return ("interval", f"{self.table}:{self.label}")
+
 
 def _intervals(ctx: CheckContext) -> list[_Interval]:
     """Every child/parent date pair whose intervals the shift must keep (coarsened ones are left out)."""
@@ -424,7 +429,7 @@ def _judge_intervals(ctx: CheckContext, measured: dict[tuple[str, str], Any]) ->
     """For date_shift columns of one entity in a child and its parent (visit_date vs dob): the multiset of
     intervals over the FK join is identical in source and staging (age at visit preserved)."""
     for pair in _intervals(ctx):
-        mism = measured[("interval", f"{pair.table}:{pair.label}")]
+        mism = measured[pair.job]
         ctx.add(Check("interval_preserved", pair.table, pair.label, mism == 0, {"differing_intervals": mism}))
 
 
@@ -491,7 +496,7 @@ def run_checks(ctx: CheckContext) -> list[Check]:
             jobs += [(("fk_stg", t), fk_job("stg", t)), (("fk_src", t), fk_job("src", t))]
         if _overlap_columns(ctx, t):
             jobs.append((("overlap", t), partial(_overlap_numbers, ctx, t)))
-    jobs += [(("interval", f"{p.table}:{p.label}"), partial(_interval_mismatches, ctx, p)) for p in _intervals(ctx)]
+    jobs += [(p.job, partial(_interval_mismatches, ctx, p)) for p in _intervals(ctx)]
     reused = {k: ctx.gate_numbers[k] for k, _ in jobs if reusable(k)}
     jobs = [(k, fn) for k, fn in jobs if k not in reused]
     measured = dict(zip([k for k, _ in jobs], in_parallel([fn for _, fn in jobs], lambda fn: fn()), strict=True))
