@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from anonymizer.contract import Contract
-    from anonymizer.runtime import Runtime
+    from anonymizer.runtime import Commit, Runtime
 
 # Strategies whose output still carries the source's content: those are scanned. Every other strategy
 # replaces the value with something the job generated (keys, pool names, FPE digits, hashes, NULL).
@@ -402,8 +402,18 @@ def column_settings(contract: Contract) -> dict[tuple[str, str], ColumnScan]:
     return {(t, c): col.scan for t, c, col in contract.iter_columns() if col.scan is not None}
 
 
-def scan_staging(runtime: Runtime, contract: Contract, source_versions: dict[str, int] | None = None) -> ScanResult:
-    """The pipeline's scan: every scanned column of every staging table, against the contract's settings."""
+def scan_staging(
+    runtime: Runtime,
+    contract: Contract,
+    source_versions: dict[str, int] | None = None,
+    staged: dict[str, Commit] | None = None,
+) -> ScanResult:
+    """The pipeline's scan: every scanned column of every staging table, against the contract's settings.
+
+    ``staged``: the staging commits the run vetted (its checks and risk step passed on them). Each table is
+    then read at exactly that version, with that commit's row count; without it (a standalone scan), at its
+    latest commit.
+    """
     from anonymizer.parallel import in_parallel
 
     # Only tables with a scanned column are sampled; their row counts come from the last commit's metrics
@@ -414,7 +424,8 @@ def scan_staging(runtime: Runtime, contract: Contract, source_versions: dict[str
     def target(item: tuple[str, tuple[str, ...]]) -> ScanTarget:
         table, cols = item
         name = contract.staging_name(table)
-        return ScanTarget(table, runtime.read(name), cols, runtime.last_commit(name).rows)
+        commit = (staged or {}).get(table) or runtime.last_commit(name)
+        return ScanTarget(table, runtime.read(name, commit.version), cols, commit.rows)
 
     targets = in_parallel(scanned, target)
     needles, from_columns = contract_needles(runtime, contract, source_versions) if targets else (None, [])

@@ -36,6 +36,7 @@ from anonymizer.errors import (
 from anonymizer.gate import GateResult, run_gate
 from anonymizer.journal import EventName, Journal, LockBusy
 from anonymizer.parallel import in_parallel
+from anonymizer.runtime import Commit
 from anonymizer.tables import contract_columns, foreign_keys
 
 # Aliases of ExitCode, kept for callers that imported them from here.
@@ -221,19 +222,26 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
     return versions
 
 
-def _staging_matches(ctx: Context, run_id: str, versions: dict[str, int]) -> None:
-    """Every staging table's last commit is the one this run recorded (its Delta logs read concurrently)."""
+def _staging_matches(ctx: Context, run_id: str, versions: dict[str, int]) -> dict[str, Commit]:
+    """Every staging table's last commit is the one this run recorded (its Delta logs read concurrently).
 
-    def last(table: str) -> Any:
+    Returns those commits: a step reads the tables at exactly these versions and takes their row counts from
+    them instead of reading each history again.
+    """
+
+    def last(table: str) -> Commit | None:
         name = ctx.contract.staging_name(table)
         return ctx.runtime.last_commit(name) if ctx.runtime.exists(name) else None
 
+    matched: dict[str, Commit] = {}
     for (table, version), commit in zip(versions.items(), in_parallel(list(versions), last), strict=True):
         if commit is None or commit.note != run_id or commit.version != version:
             raise ChecksFailed(
                 f"staging table {ctx.contract.staging_name(table)} is not the one run {run_id} wrote and checked",
                 fix="re-run the job from the gate",
             )
+        matched[table] = commit
+    return matched
 
 
 def key_aligner(ctx: Context) -> Callable[[Any, str], Any]:
@@ -276,7 +284,7 @@ def check_step(ctx: Context, run_id: str, log: StepLog) -> list[dict[str, Any]]:
     return as_dicts(checks)
 
 
-def _vetted_staging(ctx: Context, journal: Journal, run_id: str, step: str) -> dict[str, int]:
+def _vetted_staging(ctx: Context, journal: Journal, run_id: str, step: str) -> dict[str, Commit]:
     """Staging versions the run's checks (and, with a privacy section, its risk step) passed; refuse any other.
 
     Why the risk step's: its suppression rewrites staging after the checks, so the versions to trust are the
@@ -286,8 +294,7 @@ def _vetted_staging(ctx: Context, journal: Journal, run_id: str, step: str) -> d
     if ctx.contract.privacy is not None:
         passed = _require(journal, run_id, EventName.RISK_PASSED, step)
     versions = {k: int(v) for k, v in passed.detail["staging_versions"].items()}
-    _staging_matches(ctx, run_id, versions)
-    return versions
+    return _staging_matches(ctx, run_id, versions)
 
 
 def scan_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, Any]:
@@ -300,8 +307,9 @@ def scan_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, Any]:
 
     started = time.perf_counter()
     journal = begin(ctx, run_id, log)
-    versions = _vetted_staging(ctx, journal, run_id, "scan")
-    result = scan_staging(ctx.runtime, ctx.contract, ctx.source_versions)
+    vetted = _vetted_staging(ctx, journal, run_id, "scan")
+    versions = {table: commit.version for table, commit in vetted.items()}
+    result = scan_staging(ctx.runtime, ctx.contract, ctx.source_versions, vetted)
     for finding in result.findings:
         log.line("  " + finding.render())
     blocking = result.blocking
