@@ -306,10 +306,16 @@ def _row_k(frames: Frames, subj: DataFrame, marked: bool) -> DataFrame:
     else:
         d = frames.rows.join(subj, "__s")
         # A subject is suppressed when its own row and every one of its rows carry the markers. The join leaves
-        # d partitioned by __s, so this window and the (subject, kept) one below add a local sort, no exchange.
-        sup = F.col("__ms") & F.min("__m").over(Window.partitionBy("__s")) & F.lit(any_markers)
+        # d partitioned by __s, so the per-subject windows add a local sort, no exchange. Both use one spec
+        # (by subject, ordered by the kept values): the marker minimum over the whole subject, and the first
+        # row of each (subject, kept tuple), flagged where the previous row's kept tuple differs. One sort
+        # serves both (a row_number over (subject, kept) needed a second sort of every row).
+        by_subject = Window.partitionBy("__s").orderBy(*(kept or [F.lit(1)]))
+        whole = by_subject.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+        sup = F.col("__ms") & F.min("__m").over(whole) & F.lit(any_markers)
         d = d.select("__s", (sup if marked else F.lit(False)).alias("__sup"), *keys, *xs)
-        first = (F.row_number().over(Window.partitionBy("__s", *kept).orderBy(F.lit(1))) == 1).cast("long")
+        kept_tuple = F.struct(F.lit(1), *kept)  # never NULL itself, so only a subject's first row has no lag
+        first = (~F.lag(kept_tuple).over(by_subject).eqNullSafe(kept_tuple)).cast("long")
     if split:
         d = d.withColumn("__first", first)
         rest = [F.col(c) for c in keys if c not in kept]
