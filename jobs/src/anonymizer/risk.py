@@ -310,7 +310,7 @@ def _row_k(frames: Frames, subj: DataFrame, marked: bool) -> DataFrame:
         # (by subject, ordered by the kept values): the marker minimum over the whole subject, and the first
         # row of each (subject, kept tuple), flagged where the previous row's kept tuple differs. One sort
         # serves both (a row_number over (subject, kept) needed a second sort of every row).
-        by_subject = Window.partitionBy("__s").orderBy(*(kept or [F.lit(1)]))
+        by_subject = Window.partitionBy("__s").orderBy(*([F.col(c) for c in kept] or [F.lit(1)]))
         whole = by_subject.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
         sup = F.col("__ms") & F.min("__m").over(whole) & F.lit(any_markers)
         d = d.select("__s", (sup if marked else F.lit(False)).alias("__sup"), *keys, *xs)
