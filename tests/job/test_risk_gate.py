@@ -3,6 +3,7 @@ contract fails it with exit 9, a suggested fix, and the published tables at thei
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -31,6 +32,15 @@ def test_shipped_contract_passes_its_own_risk_gate(published_template: Lake) -> 
     assert f"]({risk['histogram_png']})" in md
     png = published_template.root / "reports" / risk["histogram_png"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # What the risk step suppressed is what was published (the rewritten staging tables, not the ones it
+    # measured first): exactly its subjects carry the marker dob, their visits and no others the marker date.
+    marker = dt.date(1900, 1, 1)
+    read = published_template.runtime.read
+    dobs = read(published_template.target("dim_patients")).select("patient_id", "dob").collect()
+    marked = {r["patient_id"] for r in dobs if r["dob"] == marker}
+    assert len(marked) == (risk["suppression"]["subjects"] if risk["suppression"]["applied"] else 0)
+    visits = read(published_template.target("fact_visits")).select("patient_id", "visit_date").collect()
+    assert all((v["visit_date"] == marker) == (v["patient_id"] in marked) for v in visits)
 
 
 def test_risk_above_threshold_fails_the_run_and_promotes_nothing(lake: Lake, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from anonymizer.context import Context
 from anonymizer.errors import RiskAboveThreshold
 from anonymizer.journal import EventName, Journal
+from anonymizer.parallel import in_parallel
 from anonymizer.pipeline import StepLog, _require, _staging_matches, begin, report_dir
 from anonymizer.risk import Assessment, Measure, assess
 
@@ -74,12 +75,17 @@ def risk_step(ctx: Context, run_id: str, log: StepLog, *, before: bool = True) -
     if result.passed and result.suppressed_tables:
         from anonymizer.tables import contract_columns
 
+        def write(item: tuple[str, Any]) -> int:
+            table, df = item
+            name = contract.staging_name(table)
+            runtime.overwrite(name, df, [c.name for c in contract_columns(contract, table)])
+            log.line(f"  suppressed {result.suppression.get('subjects')} subjects' quasi-identifiers in {name}")
+            return runtime.last_commit(name).version
+
+        # The tables are written side by side, as the anonymize step writes them (at 10M: 3.1 s + 3.2 s in a row).
         with runtime.commit_note(run_id):
-            for table, df in result.suppressed_tables.items():
-                name = contract.staging_name(table)
-                runtime.overwrite(name, df, [c.name for c in contract_columns(contract, table)])
-                versions[table] = runtime.last_commit(name).version
-                log.line(f"  suppressed {result.suppression.get('subjects')} subjects' quasi-identifiers in {name}")
+            written = in_parallel(list(result.suppressed_tables.items()), write)
+        versions.update(zip(result.suppressed_tables, written, strict=True))
     detail = result.as_dict()
     detail["staging_versions"] = versions
     detail["before_basis"] = basis
