@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from anonymizer.contract import load_contract
+from anonymizer.events import EventName
 from anonymizer.journal import Journal
 from anonymizer.pipeline import EXIT_CHECKS, EXIT_PROMOTE, EXIT_USAGE, StepFailed, StepLog
 
@@ -122,6 +123,41 @@ def test_promotion_failing_half_way_restores_every_table(lake: Lake) -> None:
     assert snapshot(lake) == old
     assert all(lake.final_versions()[t] >= versions[t] for t in TABLES)
     assert Journal(lake.runtime, load_contract()).lock_holder()["holder"] is None
+
+
+def test_scan_reads_the_vetted_staging_and_promote_refuses_a_later_change(lake: Lake) -> None:
+    """The scan step reads the staging versions the checks and the risk step passed (no history re-read); a
+    change to staging after them is never scanned in their place, and the promote step refuses it."""
+    from anonymizer.content_scan import scan_staging
+    from anonymizer.context import Options, build_context
+    from anonymizer.pipeline import anonymize_step, check_step, gate_step, promote_step, scan_step
+    from anonymizer.risk_step import risk_step
+
+    old = snapshot(lake)
+    _change_source(lake)
+    os.environ["ANONYMIZER_KEY"] = lake.key
+    try:
+        ctx = build_context(Options(lakehouse=str(lake.root)))
+        log = StepLog(lambda _: None)
+        gate_step(ctx, "moved", log)
+        anonymize_step(ctx, "moved", log)
+        check_step(ctx, "moved", log)
+        vetted = {k: int(v) for k, v in risk_step(ctx, "moved", log)["staging_versions"].items()}
+        # After vetting, staging's scanned kept column is rewritten with SSNs (a later writer, or a bug).
+        ref = lake.runtime.ref(ctx.contract.staging_name("dim_doctors"))
+        lake.runtime.sql(f"UPDATE {ref} SET specialization = 'SSN 212-34-5678 on file'")
+        later = scan_staging(ctx.runtime, ctx.contract)  # staging's latest version: the SSNs are there ...
+        assert [(f.table, f.column, f.pattern) for f in later.findings] == [("dim_doctors", "specialization", "ssn")]
+        scanned = scan_step(ctx, "moved", log)  # ... the run's scan read what was vetted, not them
+        assert scanned["findings"] == [] and scanned["sampled"]["dim_doctors"]["specialization"] > 0
+        event = Journal(lake.runtime, ctx.contract).has("moved", EventName.SCAN_PASSED)
+        assert event is not None and {k: int(v) for k, v in event.detail["staging_versions"].items()} == vetted
+        with pytest.raises(StepFailed) as info:
+            promote_step(ctx, "moved", log)
+    finally:
+        os.environ.pop("ANONYMIZER_KEY", None)
+    assert info.value.code == EXIT_CHECKS and "is not the one run moved wrote and checked" in str(info.value)
+    assert snapshot(lake) == old
 
 
 def test_leftover_staging_is_never_promoted(lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:

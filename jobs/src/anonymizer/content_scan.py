@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from anonymizer.contract import Contract
-    from anonymizer.runtime import Commit, Runtime
+    from anonymizer.runtime import Runtime
 
 # Strategies whose output still carries the source's content: those are scanned. Every other strategy
 # replaces the value with something the job generated (keys, pool names, FPE digits, hashes, NULL).
@@ -406,26 +406,31 @@ def scan_staging(
     runtime: Runtime,
     contract: Contract,
     source_versions: dict[str, int] | None = None,
-    staged: dict[str, Commit] | None = None,
+    versions: dict[str, int] | None = None,
+    rows: dict[str, int] | None = None,
 ) -> ScanResult:
     """The pipeline's scan: every scanned column of every staging table, against the contract's settings.
 
-    ``staged``: the staging commits the run vetted (its checks and risk step passed on them). Each table is
-    then read at exactly that version, with that commit's row count; without it (a standalone scan), at its
-    latest commit.
+    ``versions``: the staging versions the run vetted (its checks and risk step passed on them); each table is
+    read at exactly that version, and ``rows`` (the row counts the anonymize step wrote, when known) size its
+    sample. Without ``versions`` (a standalone scan), each table is read at its latest commit, whose metrics
+    give its row count.
     """
     from anonymizer.parallel import in_parallel
 
-    # Only tables with a scanned column are sampled; their row counts come from the last commit's metrics
-    # (one history read each, on a few threads: these are metadata round trips, 9 in a row cost ~1.4 s).
+    # Only tables with a scanned column are sampled. A table's row count sets its sampling fraction; it comes
+    # from the run's journal or else the last commit's metrics (one history read each, on a few threads: these
+    # are metadata round trips, 9 in a row cost ~1.4 s); the rows are counted only when neither knows it.
     scanned = [(t, scanned_columns(contract, t)) for t in contract.dependency_order()]
     scanned = [(t, cols) for t, cols in scanned if cols]
 
     def target(item: tuple[str, tuple[str, ...]]) -> ScanTarget:
         table, cols = item
         name = contract.staging_name(table)
-        commit = (staged or {}).get(table) or runtime.last_commit(name)
-        return ScanTarget(table, runtime.read(name, commit.version), cols, commit.rows)
+        if versions is None:
+            commit = runtime.last_commit(name)
+            return ScanTarget(table, runtime.read(name, commit.version), cols, commit.rows)
+        return ScanTarget(table, runtime.read(name, versions[table]), cols, (rows or {}).get(table))
 
     targets = in_parallel(scanned, target)
     needles, from_columns = contract_needles(runtime, contract, source_versions) if targets else (None, [])

@@ -183,6 +183,7 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
     _require(journal, run_id, EventName.GATE_PASSED, "anonymize")
     fingerprint = _check_key(ctx, journal, ctx.opts.rotate_key)
     versions: dict[str, int] = {}
+    staged_rows: dict[str, int] = {}
     done_lock = threading.Lock()
     started = time.perf_counter()
     as_of = release.run_date(ctx.opts.as_of)
@@ -206,6 +207,7 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
         log.line(f"  anonymized {table:<24} {rows:>10,} rows {time.perf_counter() - begun:6.1f} s -> {name}")
         with done_lock:
             versions[table] = commit.version
+            staged_rows[table] = rows
             finished = len(versions)
         fault_point(f"anonymize:{finished}")
 
@@ -217,7 +219,7 @@ def anonymize_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, int]:
         run_id,
         EventName.ANONYMIZED,
         key_fingerprint=fingerprint,
-        detail={"staging_versions": versions, "release": release_plan},
+        detail={"staging_versions": versions, "staging_rows": staged_rows, "release": release_plan},
     )
     return versions
 
@@ -284,8 +286,8 @@ def check_step(ctx: Context, run_id: str, log: StepLog) -> list[dict[str, Any]]:
     return as_dicts(checks)
 
 
-def _vetted_staging(ctx: Context, journal: Journal, run_id: str, step: str) -> dict[str, Commit]:
-    """Staging versions the run's checks (and, with a privacy section, its risk step) passed; refuse any other.
+def _vetted_versions(ctx: Context, journal: Journal, run_id: str, step: str) -> dict[str, int]:
+    """Staging versions the run's checks (and, with a privacy section, its risk step) passed.
 
     Why the risk step's: its suppression rewrites staging after the checks, so the versions to trust are the
     ones it recorded.
@@ -293,8 +295,13 @@ def _vetted_staging(ctx: Context, journal: Journal, run_id: str, step: str) -> d
     passed = _require(journal, run_id, EventName.CHECK_PASSED, step)
     if ctx.contract.privacy is not None:
         passed = _require(journal, run_id, EventName.RISK_PASSED, step)
-    versions = {k: int(v) for k, v in passed.detail["staging_versions"].items()}
-    return _staging_matches(ctx, run_id, versions)
+    return {k: int(v) for k, v in passed.detail["staging_versions"].items()}
+
+
+def _vetted_staging(ctx: Context, journal: Journal, run_id: str, step: str) -> dict[str, Commit]:
+    """The vetted versions (:func:`_vetted_versions`), each still its staging table's latest commit; refuse any
+    other."""
+    return _staging_matches(ctx, run_id, _vetted_versions(ctx, journal, run_id, step))
 
 
 def scan_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, Any]:
@@ -307,9 +314,14 @@ def scan_step(ctx: Context, run_id: str, log: StepLog) -> dict[str, Any]:
 
     started = time.perf_counter()
     journal = begin(ctx, run_id, log)
-    vetted = _vetted_staging(ctx, journal, run_id, "scan")
-    versions = {table: commit.version for table, commit in vetted.items()}
-    result = scan_staging(ctx.runtime, ctx.contract, ctx.source_versions, vetted)
+    # The scan reads the vetted versions themselves (a Delta version never changes), so it sees exactly what
+    # the checks and the risk step passed; the promote step then refuses staging that moved past them. So
+    # no history is re-read here (four reads cost 0.3-0.4 s at 1M visits); the anonymize step's row counts
+    # size the sample (suppression rewrites values, never rows).
+    versions = _vetted_versions(ctx, journal, run_id, "scan")
+    anonymized = journal.has(run_id, EventName.ANONYMIZED)
+    rows = {k: int(v) for k, v in (anonymized.detail.get("staging_rows") or {}).items()} if anonymized else {}
+    result = scan_staging(ctx.runtime, ctx.contract, ctx.source_versions, versions, rows)
     for finding in result.findings:
         log.line("  " + finding.render())
     blocking = result.blocking
@@ -376,8 +388,9 @@ def promote_step(
 ) -> dict[str, tuple[int, int]]:
     """Staging -> final, all tables or none. ``fail_after`` (tests) raises after that many tables."""
     journal = begin(ctx, run_id, log)
-    _vetted_staging(ctx, journal, run_id, "promote")
-    if journal.has(run_id, EventName.SCAN_PASSED) is None:
+    vetted = {table: commit.version for table, commit in _vetted_staging(ctx, journal, run_id, "promote").items()}
+    scanned = journal.has(run_id, EventName.SCAN_PASSED)
+    if scanned is None or {k: int(v) for k, v in scanned.detail["staging_versions"].items()} != vetted:
         scan_step(ctx, run_id, log)  # a job without a scan task still never promotes unscanned staging
     tables = ctx.contract.dependency_order()
 
