@@ -36,9 +36,10 @@ Variants (all read the same source Delta tables and end with a Delta commit):
     the same plus the "before generalization" measure on the source: the first run after a contract change
     (or every run with ``measure_before: every_run``). ``risk_first_vs_copy``.
 ``content_scan``
-    the run's content scan (:func:`anonymizer.content_scan.scan`): the contract's kept and generalized columns
-    (read from the source tables, which have the staging tables' sizes), sampled at ``settings.scan.sample_rows``
-    per table, plus the join against every direct-identifier source value. ``scan_vs_copy`` against ``copy``.
+    the run's content scan, the very function the scan step calls (:func:`anonymizer.content_scan.scan_contract`):
+    the contract's kept and generalized columns (read from the source tables, which have the staging tables'
+    sizes; only tables with such a column are read), sampled at ``settings.scan.sample_rows`` per table, plus
+    the join against every direct-identifier source value. ``scan_vs_copy`` against ``copy``.
 ``content_scan_all``
     the worst case, what ``anonymizer scan`` does on a new source: every scannable column of every table
     (keys included), same sampling and join. ``scan_all_vs_copy``.
@@ -592,17 +593,18 @@ class Bench:
             return Variant("risk_first" if first else "risk", run, total, setup=staged_first)
 
         def content_scan(every_column: bool) -> Variant:
-            from anonymizer.content_scan import SCANNED_FAMILIES, ScanTarget, contract_needles, scan, scanned_columns
+            from anonymizer.content_scan import SCANNED_FAMILIES, scan_contract, scanned_columns
 
-            def columns(t: str) -> tuple[str, ...]:
-                if not every_column:
-                    return scanned_columns(contract, t)
-                return tuple(n for n, c in contract.tables[t].columns.items() if c.sql_type.family in SCANNED_FAMILIES)
+            def every(c: Contract, t: str) -> tuple[str, ...]:
+                return tuple(n for n, col in c.tables[t].columns.items() if col.sql_type.family in SCANNED_FAMILIES)
 
             def run() -> dict[str, Any]:
-                targets = [ScanTarget(t, runtime.read(contract.source_name(t)), columns(t), counts[t]) for t in tables]
-                needles, _ = contract_needles(runtime, contract)
-                result = scan(self.spark, targets, needles=needles, defaults=contract.settings.scan)
+                result = scan_contract(
+                    runtime,
+                    contract,
+                    lambda t: (runtime.read(contract.source_name(t)), counts[t]),
+                    columns=every if every_column else scanned_columns,
+                )
                 return {
                     "findings": len(result.findings),
                     "sampled_values": sum(sum(c.values()) for c in result.sampled.values()),

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -234,26 +234,28 @@ def _first_pair(needle: SparkColumn) -> SparkColumn:
     return F.substring_index(needle, " ", 2)
 
 
-def _cell_keys(cells: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """The sampled cells normalized (``table, column, rid, norm``) and their join keys (``k, table, column, rid``).
+def _keyed(cells: DataFrame) -> DataFrame:
+    """The sampled cells plus ``norm`` (the normalized value) and ``keys`` (its join keys), made once.
 
     A cell's keys are its whole normalized value and, for cells of three or more tokens, each pair of
     consecutive tokens. A needle can only match a cell that equals it or holds it as consecutive tokens, so it
     meets the cell on its own first token pair (:func:`_first_pair`): a one- or two-token needle on the whole
     value or a pair, a longer one on the pair it starts with. The keys carry no cell text (a long free-text cell
     has many pairs; repeating its text per pair would grow with the square of its length).
+
+    Why in the cached frame: the source-value join reads the keys several times (their first words, the keys,
+    the cells to verify); computed from the raw cells, every read normalized the whole sample again, 5 to 8
+    small jobs at once (0.9 s of a 3.4 s scan at 10M visits).
     """
     from pyspark.sql import functions as F
 
-    norm = cells.select("table", "column", "rid", _normalized(F.col("value")).alias("norm"))
-    tokens = F.split("norm", " ")
+    norm = cells.withColumn("norm", _normalized(F.col("value")))
     pairs = F.expr(
         "array_distinct(transform(sequence(0, size(split(norm, ' ')) - 2), "
         "i -> concat(split(norm, ' ')[i], ' ', split(norm, ' ')[i + 1])))"
     )
-    whole = norm.select(F.col("norm").alias("k"), "table", "column", "rid")
-    inside = norm.where(F.size(tokens) >= 3).select(F.explode(pairs).alias("k"), "table", "column", "rid")
-    return norm, whole.unionByName(inside)
+    whole = F.array(F.col("norm"))
+    return norm.withColumn("keys", F.when(F.size(F.split("norm", " ")) >= 3, F.concat(whole, pairs)).otherwise(whole))
 
 
 def _source_hits(cells: DataFrame, needles: DataFrame, *, broadcast: bool) -> DataFrame:
@@ -266,7 +268,8 @@ def _source_hits(cells: DataFrame, needles: DataFrame, *, broadcast: bool) -> Da
     """
     from pyspark.sql import functions as F
 
-    norm, keys = _cell_keys(cells)
+    norm = cells.select("table", "column", "rid", "norm")
+    keys = cells.select(F.explode("keys").alias("k"), "table", "column", "rid")
 
     def small(df: DataFrame) -> DataFrame:
         return F.broadcast(df) if broadcast else df
@@ -324,11 +327,11 @@ def scan(
         parts.append(_cells(t, fractions[t.table], seed))
     if not parts:
         return ScanResult([], {}, {}, time.perf_counter() - started)
-    cells = _union(parts).persist()
+    cells = _keyed(_union(parts)).persist()
     try:
         sampled: dict[str, dict[str, int]] = {t.table: dict.fromkeys(t.columns, 0) for t in targets}
-        # The words per cell bound the sample's keys (one value + its token pairs): it decides the broadcast.
-        words = F.size(F.split(F.trim(F.col("value")), r"\s+"))
+        # The number of the sample's join keys (cell values and token pairs) decides the broadcast.
+        keys = F.sum(F.size("keys"))
         # Cells the pattern prefilter lets through, counted in the same job: none means no pattern can hit, and
         # the Python detectors (a Python worker per task, seconds when cold) need not start at all.
         from anonymizer.detectors import PREFILTER
@@ -337,11 +340,11 @@ def scan(
         sample_keys = candidates = 0
         for row in (
             cells.groupBy("table", "column")
-            .agg(F.count(F.lit(1)).alias("n"), F.sum(words).alias("w"), suspects.alias("p"))
+            .agg(F.count(F.lit(1)).alias("n"), keys.alias("k"), suspects.alias("p"))
             .collect()
         ):
             sampled[row["table"]][row["column"]] = int(row["n"])
-            sample_keys += int(row["n"]) + int(row["w"] or 0)
+            sample_keys += int(row["k"] or 0)
             candidates += int(row["p"] or 0)
         parts_found = [_pattern_hits(cells, defaults.phone_region)] if candidates else []
         if needles is not None:
@@ -402,35 +405,29 @@ def column_settings(contract: Contract) -> dict[tuple[str, str], ColumnScan]:
     return {(t, c): col.scan for t, c, col in contract.iter_columns() if col.scan is not None}
 
 
-def scan_staging(
+def scan_contract(
     runtime: Runtime,
     contract: Contract,
+    read: Callable[[str], tuple[DataFrame, int | None]],
+    *,
+    columns: Callable[[Contract, str], tuple[str, ...]] = scanned_columns,
     source_versions: dict[str, int] | None = None,
-    versions: dict[str, int] | None = None,
-    rows: dict[str, int] | None = None,
 ) -> ScanResult:
-    """The pipeline's scan: every scanned column of every staging table, against the contract's settings.
+    """Scan the ``columns`` of every contract table that has any, against the contract's settings and needles.
 
-    ``versions``: the staging versions the run vetted (its checks and risk step passed on them); each table is
-    read at exactly that version, and ``rows`` (the row counts the anonymize step wrote, when known) size its
-    sample. Without ``versions`` (a standalone scan), each table is read at its latest commit, whose metrics
-    give its row count.
+    ``read(table)`` gives the table's rows and, when known, its row count (which sets the sampling fraction;
+    without it the rows are counted). One function for the pipeline's scan and the bench's, so the bench
+    times exactly what a run does: only tables with a scanned column are read, on a few threads.
     """
     from anonymizer.parallel import in_parallel
 
-    # Only tables with a scanned column are sampled. A table's row count sets its sampling fraction; it comes
-    # from the run's journal or else the last commit's metrics (one history read each, on a few threads: these
-    # are metadata round trips, 9 in a row cost ~1.4 s); the rows are counted only when neither knows it.
-    scanned = [(t, scanned_columns(contract, t)) for t in contract.dependency_order()]
+    scanned = [(t, columns(contract, t)) for t in contract.dependency_order()]
     scanned = [(t, cols) for t, cols in scanned if cols]
 
     def target(item: tuple[str, tuple[str, ...]]) -> ScanTarget:
         table, cols = item
-        name = contract.staging_name(table)
-        if versions is None:
-            commit = runtime.last_commit(name)
-            return ScanTarget(table, runtime.read(name, commit.version), cols, commit.rows)
-        return ScanTarget(table, runtime.read(name, versions[table]), cols, (rows or {}).get(table))
+        df, rows = read(table)
+        return ScanTarget(table, df, cols, rows)
 
     targets = in_parallel(scanned, target)
     needles, from_columns = contract_needles(runtime, contract, source_versions) if targets else (None, [])
@@ -443,3 +440,28 @@ def scan_staging(
     )
     result.identifier_columns = from_columns
     return result
+
+
+def scan_staging(
+    runtime: Runtime,
+    contract: Contract,
+    source_versions: dict[str, int] | None = None,
+    versions: dict[str, int] | None = None,
+    rows: dict[str, int] | None = None,
+) -> ScanResult:
+    """The pipeline's scan: every scanned column of every staging table.
+
+    ``versions``: the staging versions the run vetted (its checks and risk step passed on them); each table is
+    read at exactly that version, and ``rows`` (the row counts the anonymize step wrote, when known) size its
+    sample. Without ``versions`` (a standalone scan), each table is read at its latest commit, whose metrics
+    give its row count (one history read each: a metadata round trip, where counting would read the rows).
+    """
+
+    def read(table: str) -> tuple[DataFrame, int | None]:
+        name = contract.staging_name(table)
+        if versions is None:
+            commit = runtime.last_commit(name)
+            return runtime.read(name, commit.version), commit.rows
+        return runtime.read(name, versions[table]), (rows or {}).get(table)
+
+    return scan_contract(runtime, contract, read, source_versions=source_versions)
