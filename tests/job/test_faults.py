@@ -4,12 +4,15 @@ complete new snapshot, never a mix."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,6 +22,9 @@ from anonymizer.journal import Journal
 from anonymizer.pipeline import EXIT_CHECKS, EXIT_PROMOTE, EXIT_USAGE, StepFailed, StepLog
 
 from .conftest import Lake
+
+if TYPE_CHECKING:
+    from anonymizer.context import Context
 
 TABLES = list(load_contract().tables)
 
@@ -99,26 +105,34 @@ def test_kill_9_then_next_run_recovers(
     assert changed == ["dim_hospitals"], "the new snapshot is complete: only the changed table differs"
 
 
-def test_promotion_failing_half_way_restores_every_table(lake: Lake) -> None:
+@contextlib.contextmanager
+def _vetted_run(lake: Lake, run_id: str) -> Iterator[tuple[Context, StepLog, dict[str, Any]]]:
+    """A run of a changed source through gate, anonymize, checks and risk, in this process with the lake's key
+    (unset again afterwards): yields its context, log and the risk step's journal detail."""
     from anonymizer.context import Options, build_context
-    from anonymizer.pipeline import anonymize_step, check_step, gate_step, promote_step
+    from anonymizer.pipeline import anonymize_step, check_step, gate_step
     from anonymizer.risk_step import risk_step
 
-    old = snapshot(lake)
-    versions = lake.final_versions()
     _change_source(lake)
     os.environ["ANONYMIZER_KEY"] = lake.key
     try:
         ctx = build_context(Options(lakehouse=str(lake.root)))
         log = StepLog(lambda _: None)
-        gate_step(ctx, "half", log)
-        anonymize_step(ctx, "half", log)
-        check_step(ctx, "half", log)
-        risk_step(ctx, "half", log)
-        with pytest.raises(StepFailed) as info:
-            promote_step(ctx, "half", log, fail_after=2)
+        gate_step(ctx, run_id, log)
+        anonymize_step(ctx, run_id, log)
+        check_step(ctx, run_id, log)
+        yield ctx, log, risk_step(ctx, run_id, log)
     finally:
         os.environ.pop("ANONYMIZER_KEY", None)
+
+
+def test_promotion_failing_half_way_restores_every_table(lake: Lake) -> None:
+    from anonymizer.pipeline import promote_step
+
+    old = snapshot(lake)
+    versions = lake.final_versions()
+    with _vetted_run(lake, "half") as (ctx, log, _), pytest.raises(StepFailed) as info:
+        promote_step(ctx, "half", log, fail_after=2)
     assert info.value.code == EXIT_PROMOTE and "restored" in str(info.value)
     assert snapshot(lake) == old
     assert all(lake.final_versions()[t] >= versions[t] for t in TABLES)
@@ -129,20 +143,11 @@ def test_scan_reads_the_vetted_staging_and_promote_refuses_a_later_change(lake: 
     """The scan step reads the staging versions the checks and the risk step passed (no history re-read); a
     change to staging after them is never scanned in their place, and the promote step refuses it."""
     from anonymizer.content_scan import scan_staging
-    from anonymizer.context import Options, build_context
-    from anonymizer.pipeline import anonymize_step, check_step, gate_step, promote_step, scan_step
-    from anonymizer.risk_step import risk_step
+    from anonymizer.pipeline import promote_step, scan_step
 
     old = snapshot(lake)
-    _change_source(lake)
-    os.environ["ANONYMIZER_KEY"] = lake.key
-    try:
-        ctx = build_context(Options(lakehouse=str(lake.root)))
-        log = StepLog(lambda _: None)
-        gate_step(ctx, "moved", log)
-        anonymize_step(ctx, "moved", log)
-        check_step(ctx, "moved", log)
-        vetted = {k: int(v) for k, v in risk_step(ctx, "moved", log)["staging_versions"].items()}
+    with _vetted_run(lake, "moved") as (ctx, log, risk):
+        vetted = {k: int(v) for k, v in risk["staging_versions"].items()}
         # After vetting, staging's scanned kept column is rewritten with SSNs (a later writer, or a bug).
         ref = lake.runtime.ref(ctx.contract.staging_name("dim_doctors"))
         lake.runtime.sql(f"UPDATE {ref} SET specialization = 'SSN 212-34-5678 on file'")
@@ -154,8 +159,6 @@ def test_scan_reads_the_vetted_staging_and_promote_refuses_a_later_change(lake: 
         assert event is not None and {k: int(v) for k, v in event.detail["staging_versions"].items()} == vetted
         with pytest.raises(StepFailed) as info:
             promote_step(ctx, "moved", log)
-    finally:
-        os.environ.pop("ANONYMIZER_KEY", None)
     assert info.value.code == EXIT_CHECKS and "is not the one run moved wrote and checked" in str(info.value)
     assert snapshot(lake) == old
 
