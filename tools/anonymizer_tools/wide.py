@@ -212,4 +212,4 @@ def generate_wide(
     progress: Callable[[str], None] = print,
 ) -> dict[str, int]:
     """Generate and write the wide schema's source tables (contract DDL, keys declared); returns row counts."""
-    return write_source(runtime, contract, wide_frames(claims, seed), scratch, progress)
+    return write_source(runtime, contract, wide_frames(claims, seed).items(), scratch, progress)
