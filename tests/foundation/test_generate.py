@@ -124,3 +124,22 @@ def test_generate_cli_progress_lines(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [line for line in out.stdout.splitlines() if "generated medical.visits." in line]
     assert len(lines) == 4 and all(line.rstrip().endswith(" s") and "rows" in line for line in lines)
+
+
+def test_a_failed_table_load_raises_and_declares_no_keys(spark: Any, tmp_path: Path) -> None:
+    """Tables load on threads: the error of any one of them reaches the caller and no key is declared.
+
+    The broken table is not the last one drawn, so an error read only from the final load would be missed.
+    """
+    from anonymizer_tools.generate import write_source
+
+    contract = load_contract()
+    runtime = LocalRuntime(spark, tmp_path)
+    frames = generate_frames(Sizes.for_visits(500), 3)
+    frames["dim_hospitals"].loc[0, "name"] = None  # NOT NULL in the contract
+    with pytest.raises(Exception, match=r"(?i)null"):
+        write_source(runtime, contract, frames.items(), tmp_path / "_scratch", progress=lambda _: None)
+    assert runtime.exists(contract.source_name("fact_visits")), "the other loads ran to their end"
+    for table in contract.tables:
+        if runtime.exists(contract.source_name(table)):
+            assert runtime.key_metadata(contract.source_name(table)).primary_key == (), table

@@ -301,7 +301,8 @@ def write_source(
     with ThreadPoolExecutor(max_workers=MAX_THREADS) as pool:  # leaving the block waits for every load
         for table, frame in frames:
             loads[table] = pool.submit(load, table, frame)
-    counts = {table: loads[table].result() for table in contract.dependency_order() if table in loads}
+    rows = {table: load.result() for table, load in loads.items()}  # the first failed load raises here
+    counts = {table: rows[table] for table in contract.dependency_order() if table in rows}
     for table in counts:
         runtime.declare_keys(
             contract.source_name(table), contract.tables[table].primary_key, foreign_keys(contract, table)
