@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from collections.abc import Iterator
@@ -17,6 +18,11 @@ from anonymizer.keys import generate_key_text
 from anonymizer.runtime import LocalRuntime
 
 VISITS = 3000
+# The run date of every run in this test session unless a test passes its own --as-of. Release windows publish
+# by run date and the published template is built once per session: a session that crosses midnight (UTC)
+# would otherwise compare a run of one day with the template of the day before.
+RUN_DAY = dt.datetime.now(dt.UTC).date().isoformat()
+DATED_COMMANDS = frozenset({"anonymize", "run"})  # the commands that take --as-of
 
 
 @dataclass
@@ -26,13 +32,14 @@ class Lake:
     key: str
 
     def cli(self, *args: str, key: str | None = "default") -> int:
-        """Run the CLI in-process (same SparkSession) against this lakehouse."""
+        """Run the CLI in-process (same SparkSession) against this lakehouse, on the session's run date."""
+        dated = ["--as-of", RUN_DAY] if args[0] in DATED_COMMANDS and "--as-of" not in args else []
         env_key = self.key if key == "default" else key
         old = os.environ.pop("ANONYMIZER_KEY", None)
         if env_key is not None:
             os.environ["ANONYMIZER_KEY"] = env_key
         try:
-            return cli.main([args[0], "--lakehouse", str(self.root), *args[1:]])
+            return cli.main([args[0], "--lakehouse", str(self.root), *args[1:], *dated])
         finally:
             os.environ.pop("ANONYMIZER_KEY", None)
             if old is not None:

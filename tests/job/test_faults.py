@@ -21,7 +21,7 @@ from anonymizer.events import EventName
 from anonymizer.journal import Journal
 from anonymizer.pipeline import EXIT_CHECKS, EXIT_PROMOTE, EXIT_USAGE, StepFailed, StepLog
 
-from .conftest import Lake
+from .conftest import RUN_DAY, Lake
 
 if TYPE_CHECKING:
     from anonymizer.context import Context
@@ -50,7 +50,10 @@ def _kill_at(lake: Lake, point: str, tmp_path: Path) -> None:
     )
     # The child gets a new source so that, had it finished, the final tables would differ from now.
     child = subprocess.Popen(
-        [sys.executable, "-m", "anonymizer.cli", "run", "--lakehouse", str(lake.root), "--run-id", _run_id(point)],
+        [
+            *(sys.executable, "-m", "anonymizer.cli", "run", "--lakehouse", str(lake.root)),
+            *("--run-id", _run_id(point), "--as-of", RUN_DAY),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -116,7 +119,7 @@ def _vetted_run(lake: Lake, run_id: str) -> Iterator[tuple[Context, StepLog, dic
     _change_source(lake)
     os.environ["ANONYMIZER_KEY"] = lake.key
     try:
-        ctx = build_context(Options(lakehouse=str(lake.root)))
+        ctx = build_context(Options(lakehouse=str(lake.root), as_of=RUN_DAY))
         log = StepLog(lambda _: None)
         gate_step(ctx, run_id, log)
         anonymize_step(ctx, run_id, log)
