@@ -2,7 +2,7 @@
 
 A cell matches when it equals a source identifier (after normalization: case, punctuation, spacing) or holds a
 whole multi-token identifier as consecutive tokens; one token of a name, or a value under four characters,
-never matches on its own. The broadcast and the shuffle join of the needle probe must agree.
+never matches on its own. The literal, broadcast and shuffle ways of the needle probe must agree.
 """
 
 from __future__ import annotations
@@ -33,11 +33,16 @@ CELLS = {  # cell -> is it a source value?
 }
 
 
-@pytest.mark.parametrize("broadcast_keys", [2_000_000, 0])
-def test_source_values_inside_cells(spark: Any, broadcast_keys: int, monkeypatch: pytest.MonkeyPatch) -> None:
+# The three ways the sample's keys meet the needles: literal sets, broadcast join, shuffle join.
+JOINS = {"literal": (100_000, 2_000_000), "broadcast": (0, 2_000_000), "shuffle": (0, 0)}
+
+
+@pytest.mark.parametrize("join", list(JOINS))
+def test_source_values_inside_cells(spark: Any, join: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import anonymizer.content_scan as content_scan
 
-    monkeypatch.setattr(content_scan, "BROADCAST_KEYS", broadcast_keys)
+    monkeypatch.setattr(content_scan, "LITERAL_KEYS", JOINS[join][0])
+    monkeypatch.setattr(content_scan, "BROADCAST_KEYS", JOINS[join][1])
     source = spark.createDataFrame(
         [(n, s) for n, s in zip(NAMES, SSNS * len(NAMES), strict=True)], "name string, ssn string"
     )
