@@ -2,7 +2,7 @@
 
 A cell matches when it equals a source identifier (after normalization: case, punctuation, spacing) or holds a
 whole multi-token identifier as consecutive tokens; one token of a name, or a value under four characters,
-never matches on its own. The literal, broadcast and shuffle ways of the needle probe must agree.
+never matches on its own. The three ways of the needle probe (local, broadcast, shuffle) must agree.
 """
 
 from __future__ import annotations
@@ -33,15 +33,15 @@ CELLS = {  # cell -> is it a source value?
 }
 
 
-# The three ways the sample's keys meet the needles: literal sets, broadcast join, shuffle join.
-JOINS = {"literal": (100_000, 2_000_000), "broadcast": (0, 2_000_000), "shuffle": (0, 0)}
+# The three ways the sample's keys meet the needles: broadcast from the driver, broadcast from Spark, shuffle.
+JOINS = {"local": (100_000, 2_000_000), "broadcast": (0, 2_000_000), "shuffle": (0, 0)}
 
 
 @pytest.mark.parametrize("join", list(JOINS))
 def test_source_values_inside_cells(spark: Any, join: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import anonymizer.content_scan as content_scan
 
-    monkeypatch.setattr(content_scan, "LITERAL_KEYS", JOINS[join][0])
+    monkeypatch.setattr(content_scan, "LOCAL_KEYS", JOINS[join][0])
     monkeypatch.setattr(content_scan, "BROADCAST_KEYS", JOINS[join][1])
     source = spark.createDataFrame(
         [(n, s) for n, s in zip(NAMES, SSNS * len(NAMES), strict=True)], "name string, ssn string"
@@ -88,3 +88,26 @@ def test_the_prefilter_reads_the_same_first_token_as_the_normalization(spark: An
     ).collect()
     assert [(r["v"], r["fast"]) for r in rows] == [(r["v"], r["slow"]) for r in rows]
     assert {r["v"]: r["fast"] for r in rows}["  (Zed) Alpha"] == "zed"
+
+
+def test_no_sample_or_source_value_enters_the_text_of_a_query(spark: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A query's text (its plans) is shown in the Spark UI and written to event logs; a leaking sample's values
+    are the identifiers the scan looks for. Keys go to the source side as data (broadcast), never as literals:
+    with literal ``isin`` sets, the leaked name below was in the plan of the source query."""
+    texts: list[str] = []
+    frame = type(spark.range(1))
+    for action in ("collect", "count"):
+        original = getattr(frame, action)
+
+        def recorded(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            texts.append(self._jdf.queryExecution().toString().lower())
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(frame, action, recorded)
+    source = spark.createDataFrame([("Quasimodo Zyxwvut",), ("Ada Lovelace",)], "name string")
+    needles = identifier_values(spark, [(source, ["name"])])
+    notes = ["seen by quasimodo zyxwvut today", "routine check"]
+    target = spark.createDataFrame([(n,) for n in notes], "notes string")
+    result = scan(spark, [ScanTarget("t", target, ("notes",), len(notes))], needles=needles, defaults=ScanDefaults())
+    assert [(f.pattern, f.hits) for f in result.findings] == [("source_value", 1)]  # the verification ran
+    assert texts and not [t for t in texts if "zyxwvut" in t or "quasimodo" in t]

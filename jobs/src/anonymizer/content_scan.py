@@ -21,10 +21,9 @@ How, at scale:
   tokens (a patient's full name inside ``notes``). The join is on the first token pair, then verified on
   the whole value, so single common words ("will", "may") never match on their own. Before that, a cheap
   anchored match reads each source value's first word; only values whose first word starts one of the
-  sample's keys are normalized at all (the 10M lake holds ~6M source identifier values). A small sample
-  (up to ``LITERAL_KEYS`` keys, e.g. the shipped contract's one short column) sends its keys into the query as
-  hash sets: the source is read in one job with no join, and the cells are joined only when a needle meets one
-  of their keys (22 % less time at 1M visits, 10 % at 10M, than the broadcast join).
+  sample's keys are normalized at all (the 10M lake holds ~6M source identifier values). A broadcastable
+  sample's needles are first tested on their whole key in that same pass; the cells are joined only when a
+  needle meets one of their keys, which a clean run never does.
 
 Every output (journal, report, log lines, exception) carries table, column, pattern, rate and a masked
 example only, never a raw value.
@@ -224,10 +223,10 @@ def _pattern_hits(cells: DataFrame, region: str) -> DataFrame:
     )
 
 
-# Up to this many sample keys (cell values and token pairs, counted before deduplication) travel to the source
-# side as literal sets inside the query (no broadcast job, no join), up to BROADCAST_KEYS they are broadcast,
-# and a larger sample (many long free-text cells) is joined by shuffle instead.
-LITERAL_KEYS = 100_000
+# Up to this many sample keys (cell values and token pairs, counted before deduplication) are broadcast to
+# the source side (up to LOCAL_KEYS from the driver, see _local_keys); a larger sample (many long free-text
+# cells) is joined by shuffle instead.
+LOCAL_KEYS = 100_000
 BROADCAST_KEYS = 2_000_000
 MIN_NEEDLE_CHARS = 4  # shorter normalized values ("ann", "12") would match by coincidence
 
@@ -272,44 +271,55 @@ def _probe(survivors: DataFrame) -> DataFrame:
     )
 
 
-def _literal_probe(needles: DataFrame, sample_keys: Sequence[str]) -> DataFrame:
-    """The probe of a small sample: its keys travel inside the query as hash sets (no broadcast, no join).
+def _local_keys(spark: SparkSession, cells: DataFrame) -> DataFrame:
+    """The sample's distinct keys (``k``) as a local relation: broadcast without a Spark job, shown as no value.
 
-    Why: with a few thousand keys (the shipped contract scans one short column) the join machinery cost more
-    than the work: each broadcast and each adaptive stage is a Spark job, ~1 s of a 2 s scan at 1M visits.
+    Why: each broadcast of a frame Spark must compute is a job of its own (with the adaptive stages and the
+    planning around it, ~0.4 s of a 1.9 s scan at 1M visits). A local relation is broadcast from the driver,
+    and a plan shows only its column (``LocalRelation [k]``), unlike ``isin`` literals, which put every value
+    into the query's text (Spark UI, event logs). The keys are the sample's own values, on the driver only.
+    """
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    keys = sorted({r["k"] for r in cells.select(F.explode("keys").alias("k")).collect()})
+    return spark.createDataFrame(pd.DataFrame({"k": pd.Series(keys, dtype=object)}), "k string")
+
+
+def _probe_needles(keys: DataFrame, needles: DataFrame, *, broadcast: bool) -> DataFrame:
+    """``needle, k``: the needles that can meet a sample key (``keys.k``), normalized, with that key.
+
+    A needle's key starts with its first token, so a needle whose first token starts no sample key cannot
+    match: that cheap test runs on every source value, the full normalization only on the survivors. With
+    ``broadcast`` the survivors are also tested on their whole key here, so on a clean run the probe is empty
+    and the cells are never joined (:func:`scan` counts it first). The sample's keys reach the source side as
+    broadcast joins, never as literals in the query: a query's text is shown in the Spark UI and written to
+    event logs, and a leaking sample's keys hold the very identifiers the scan looks for.
     """
     from pyspark.sql import functions as F
 
-    first_words = sorted({k.split(" ", 1)[0] for k in sample_keys})
-    survivors = needles.where(_first_token(F.col("value")).isin(first_words))
-    return _probe(survivors).where(F.col("k").isin(list(sample_keys)))
+    def small(df: DataFrame) -> DataFrame:
+        return F.broadcast(df) if broadcast else df
+
+    heads = keys.select(F.substring_index("k", " ", 1).alias("t"))
+    survivors = needles.join(small(heads), _first_token(F.col("value")) == F.col("t"), "left_semi")
+    probe = _probe(survivors)
+    return probe.join(small(keys), "k", "left_semi") if broadcast else probe
 
 
-def _source_hits(cells: DataFrame, needles: DataFrame, *, broadcast: bool, probe: DataFrame | None = None) -> DataFrame:
+def _source_hits(cells: DataFrame, probe: DataFrame, *, broadcast: bool) -> DataFrame:
     """Cells equal to a needle, or containing a whole multi-token needle as consecutive tokens, per column.
 
     Why one pass: the source's identifier columns hold hundreds of thousands of values, the sample a few
-    thousand keys. Each needle is probed against the (broadcast) sample keys while the source is read, and only
-    the few candidates that share a key are verified against their cell's whole text: one read of the source
-    columns, no shuffle and no materialized copy of them. ``probe``: the needles already probed
-    (:func:`_literal_probe`), verified here against the cells.
+    thousand keys. Each needle is probed against the (broadcast) sample keys while the source is read
+    (:func:`_probe_needles`), and only the few candidates that share a key are verified against their cell's
+    whole text: one read of the source columns, no shuffle and no materialized copy of them.
     """
     from pyspark.sql import functions as F
 
     norm = cells.select("table", "column", "rid", "norm")
     keys = cells.select(F.explode("keys").alias("k"), "table", "column", "rid")
-
-    def small(df: DataFrame) -> DataFrame:
-        return F.broadcast(df) if broadcast else df
-
-    if probe is None:
-        # A needle's key starts with its first token, so a needle whose first token starts no sample key cannot
-        # match: that cheap test runs on every source value, the full normalization only on the survivors.
-        heads = keys.select(F.substring_index("k", " ", 1).alias("t"))  # repeats are harmless to a semi-join
-        survivors = needles.join(small(heads), _first_token(F.col("value")) == F.col("t"), "left_semi")
-        candidates = _probe(survivors).join(small(keys), "k")
-    else:
-        candidates = F.broadcast(probe).join(keys, "k")
+    candidates = (F.broadcast(probe) if broadcast else probe).join(keys, "k")
     # Equal to the cell, or inside it as whole tokens: a one-token needle met the cell on its whole value (a
     # cell's pair keys have two tokens), so for it this is equality, as "smithson was here" must not match.
     padded = F.concat(F.lit(" "), F.col("norm"), F.lit(" "))
@@ -376,16 +386,18 @@ def scan(
             sample_keys += int(row["k"] or 0)
             candidates += int(row["p"] or 0)
         parts_found = [_pattern_hits(cells, defaults.phone_region)] if candidates else []
-        if needles is not None and 0 < sample_keys <= LITERAL_KEYS:
-            # One pass over the source finds the needles that meet a sample key; only when some do (a leak, or
-            # a coincidence the verification rules out) are they joined to the cells. The keys read back here
-            # are the sample's own values (what is about to be published), never a source value.
-            literal = sorted({r["k"] for r in cells.select(F.explode("keys").alias("k")).collect()})
-            probe = _literal_probe(needles, literal).persist()
-            if probe.select("k").distinct().collect():
-                parts_found.append(_source_hits(cells, needles, broadcast=True, probe=probe))
+        # Repeated keys are harmless to the semi-joins of the probe.
+        sample = cells.select(F.explode("keys").alias("k"))
+        if needles is not None and sample_keys > BROADCAST_KEYS:
+            parts_found.append(_source_hits(cells, _probe_needles(sample, needles, broadcast=False), broadcast=False))
         elif needles is not None and sample_keys:
-            parts_found.append(_source_hits(cells, needles, broadcast=sample_keys <= BROADCAST_KEYS))
+            if sample_keys <= LOCAL_KEYS:
+                sample = _local_keys(spark, cells)
+            # One pass over the source finds the needles that meet a sample key; only when some do (a leak, or a
+            # coincidence the verification rules out) are they joined to the cells.
+            probe = _probe_needles(sample, needles, broadcast=True).persist()
+            if probe.count():
+                parts_found.append(_source_hits(cells, probe, broadcast=True))
         rows_found = []
         if parts_found:  # one job: patterns and source values together
             rows_found = _union(parts_found).collect()
