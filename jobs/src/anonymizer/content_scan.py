@@ -272,12 +272,13 @@ def _probe(survivors: DataFrame) -> DataFrame:
 
 
 def _local_keys(spark: SparkSession, cells: DataFrame) -> DataFrame:
-    """The sample's distinct keys (``k``) as a local relation: broadcast without a Spark job, shown as no value.
+    """The sample's distinct keys (``k``) as a local relation, broadcast from the driver; plans show no value.
 
-    Why: each broadcast of a frame Spark must compute is a job of its own (with the adaptive stages and the
-    planning around it, ~0.4 s of a 1.9 s scan at 1M visits). A local relation is broadcast from the driver,
-    and a plan shows only its column (``LocalRelation [k]``), unlike ``isin`` literals, which put every value
-    into the query's text (Spark UI, event logs). The keys are the sample's own values, on the driver only.
+    Why: broadcasting a frame that Spark computes from the cached sample costs a job, adaptive stages and the
+    planning around them; with such broadcasts the probe-first order was no faster than joining every
+    candidate (1M visits: 2.04 against 1.93 s), with a local relation it is 10 % faster. A plan shows only
+    the relation's column (``LocalRelation [k]``), unlike ``isin`` literals, which put every value into the
+    query's text (Spark UI, event logs). The keys are the sample's own values, held on the driver only.
     """
     import pandas as pd
     from pyspark.sql import functions as F
