@@ -23,7 +23,7 @@ How, at scale:
   anchored match reads each source value's first word; only values whose first word starts one of the
   sample's keys are normalized at all (the 10M lake holds ~6M source identifier values). A broadcastable
   sample's needles are first tested on their whole key in that same pass; the cells are joined only when a
-  needle meets one of their keys, which a clean run never does.
+  needle meets one of their keys (on the demo's clean runs, none does).
 
 Every output (journal, report, log lines, exception) carries table, column, pattern, rate and a masked
 example only, never a raw value.
@@ -292,8 +292,8 @@ def _probe_needles(keys: DataFrame, needles: DataFrame, *, broadcast: bool) -> D
 
     A needle's key starts with its first token, so a needle whose first token starts no sample key cannot
     match: that cheap test runs on every source value, the full normalization only on the survivors. With
-    ``broadcast`` the survivors are also tested on their whole key here, so on a clean run the probe is empty
-    and the cells are never joined (:func:`scan` counts it first). The sample's keys reach the source side as
+    ``broadcast`` the survivors are also tested on their whole key here; :func:`scan` counts the probe first
+    and joins the cells only when it is not empty (on a clean run it usually is). The sample's keys reach the source side as
     broadcast joins, never as literals in the query: a query's text is shown in the Spark UI and written to
     event logs, and a leaking sample's keys hold the very identifiers the scan looks for.
     """
