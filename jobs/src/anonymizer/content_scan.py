@@ -293,9 +293,9 @@ def _probe_needles(keys: DataFrame, needles: DataFrame, *, broadcast: bool) -> D
     A needle's key starts with its first token, so a needle whose first token starts no sample key cannot
     match: that cheap test runs on every source value, the full normalization only on the survivors. With
     ``broadcast`` the survivors are also tested on their whole key here; :func:`scan` counts the probe first
-    and joins the cells only when it is not empty (on a clean run it usually is). The sample's keys reach the source side as
-    broadcast joins, never as literals in the query: a query's text is shown in the Spark UI and written to
-    event logs, and a leaking sample's keys hold the very identifiers the scan looks for.
+    and joins the cells only when it is not empty (on a clean run it usually is). The sample's keys reach
+    the source side as broadcast joins, never as literals in the query: a query's text is shown in the Spark
+    UI and written to event logs, and a leaking sample's keys hold the very identifiers the scan looks for.
     """
     from pyspark.sql import functions as F
 
