@@ -233,6 +233,10 @@ def test_bench_smoke(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert len(calls) == 2 and len({run_id for run_id, _ in calls}) == 2 and len({fp for _, fp in calls}) == 1
     assert report["results"]["full_run"]["parts"]["check"] > 0
     assert report["results"]["full_run"]["parts"]["scan"] > 0  # the run scans before it promotes
+    # the parts add up to the run: the start (lock, recovery) and what no step times are parts of their own
+    parts = report["results"]["full_run"]["parts"]
+    assert parts["start"] > 0 and parts["outside_steps"] >= 0
+    assert abs(sum(parts.values()) - report["results"]["full_run"]["seconds"]) < 1.0
     # start-up: one fresh process, reported on its own and not inside any step
     startup = report["startup"]
     assert startup["runs"] == 1 and startup["delta_jars"] in ("spark.jars (local paths)", "spark.jars.packages (Ivy)")

@@ -66,8 +66,21 @@ def test_checks_catch_broken_staging(staged: Context) -> None:
     name = rt.read(c.source_name("dim_patients")).agg(F.max("name")).collect()[0][0]
     last = rt.sql(f"SELECT max(patient_id) FROM {patients}").collect()[0][0]
     rt.sql(f"UPDATE {patients} SET address = :name WHERE patient_id = {last}", {"name": name})
+    # 8. A doctor staged twice (same key). 9. Two doctor_ids set to NULL (two: the deleted fact row may have
+    # had a NULL one, and one more NULL would then leave the column's count unchanged).
+    doctors = rt.ref(c.staging_name("dim_doctors"))
+    rt.sql(f"INSERT INTO {doctors} SELECT * FROM {doctors} ORDER BY doctor_id LIMIT 1")
+    two_visits = rt.sql(
+        f"SELECT visit_id FROM {visits} WHERE doctor_id IS NOT NULL ORDER BY visit_id LIMIT 2"
+    ).collect()
+    rt.sql(f"UPDATE {visits} SET doctor_id = NULL WHERE visit_id IN ({two_visits[0][0]}, {two_visits[1][0]})")
     every: dict[tuple[str, str, str | None], dict[str, Any]] = {}
     failed = _failed(staged, every)
+    doubled = failed[("primary_key_unique", "dim_doctors", "doctor_id")]
+    assert doubled["rows"] == doubled["distinct"] + 1 and doubled["nulls"] == 0
+    doctor_rows = failed[("row_count_equal", "dim_doctors", None)]
+    assert doctor_rows["staging"] == doctor_rows["source"] + 1
+    assert failed[("null_counts_equal", "fact_visits", None)]["differing"] == 1  # doctor_id only
     assert every[("pii_value_overlap", "dim_hospitals", "phone")]["overlapping_values"] == 3
     assert every[("pii_value_overlap", "dim_patients", "ssn")]["overlapping_values"] == 1
     assert every[("pii_value_overlap", "dim_patients", "address")]["overlapping_values"] == 0
@@ -140,7 +153,16 @@ def test_report_has_numbers_and_no_key_or_pii(published_template: Lake) -> None:
     }
     for table, info in report["tables"].items():
         assert info["rows"] > 0 and info["delta_versions"]["after"] > info["delta_versions"]["before"], table
-    assert set(report["durations_seconds"]) == {"gate", "anonymize", "check", "risk", "scan", "promote", "vacuum"}
+    assert set(report["durations_seconds"]) == {
+        "start",
+        "gate",
+        "anonymize",
+        "check",
+        "risk",
+        "scan",
+        "promote",
+        "vacuum",
+    }
     assert "erDiagram" in md and "dim_patients ||--o{ fact_visits" in md
     assert lake.key not in report_text and lake.key not in md
     source = lake.runtime.read(lake.source("dim_patients")).limit(200).collect()
