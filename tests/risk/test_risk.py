@@ -286,3 +286,52 @@ def test_per_subject_k_equals_the_model_spelled_out(spark: Any, seed: int) -> No
     assert not nobody and got == expected
     assert got[201][1] == 0 and got[202][1] == 1
     assert sum(s for _k, s, _l in got.values()) == 12
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+def test_re_measure_after_suppression_equals_the_model_on_the_suppressed_copy(spark: Any, seed: int) -> None:
+    # measure_suppressed recomputes only the rows at the hospitals (the kept tuples) of the suppressed subjects
+    # and takes every other row's k and l from the first measure. On a star with 12 hospitals (so most rows
+    # are taken over), every subject's k, suppression flag and l must equal the plain-Python model of the
+    # suppressed copy, and the full re-measure. Pinned: 301 carries the marker dob and a marker visit at a
+    # suppressed subject's hospital, and a real visit elsewhere: seen only at the touched hospital it would
+    # look suppressed.
+    import random
+
+    from anonymizer.risk import build_frames, per_subject_k, per_subject_suppressed, row_k
+
+    rng = random.Random(seed)
+    marker = D(1900, 1, 1)
+    patients = [(i, D(1950 + rng.randrange(3), 1, 1)) for i in range(1, 151)] + [(301, marker)]
+    visits = [
+        (v, rng.randrange(1, 131), rng.choice([*range(1, 13), None]), rng.choice([1, 2, 3, None]), D(2024, 1, 1))
+        for v in range(1, 400)
+    ]
+    visited = sorted({v[1] for v in visits})
+    chosen = [*visited[:3], 150]  # three subjects with visits, and one without (visits go to 1-130)
+    hospitals_of_chosen = sorted({v[2] for v in visits if v[1] in chosen[:3] and v[2] is not None})
+    untouched = next(h for h in range(1, 13) if h not in hospitals_of_chosen)
+    visits += [(901, 301, hospitals_of_chosen[0], 1, marker), (902, 301, untouched, 2, D(2024, 1, 1))]
+    supp = (
+        "  suppression:\n    max_share: 0.5\n    columns:\n      - {column: patients.dob, value: 1900-01-01}\n"
+        "      - {column: visits.visit_date, value: 1900-01-01}\n"
+    )
+    c = contract(privacy(k_min=3, l_min=2, extra=supp, sensitive=", sensitive: [doctor_id.specialization]"))
+    assert c.privacy is not None
+    specialization = {1: "Cardiology", 2: "Cardiology", 3: "Oncology"}
+
+    before = row_k(build_frames(reader(tables(spark, patients, visits)), c, c.privacy), carry=True).persist()
+    suppressed_patients = [(p, marker if p in chosen else d) for p, d in patients]
+    suppressed_visits = [(v, p, h, d, marker if p in chosen else day) for v, p, h, d, day in visits]
+    after = build_frames(reader(tables(spark, suppressed_patients, suppressed_visits)), c, c.privacy)
+    ids = spark.createDataFrame([(p,) for p in chosen], "__s int")
+
+    def per(frame: Any) -> dict[int, tuple[int, int, int | None]]:
+        return {r["__s"]: (r["k"], r["__sup"], r["__l_y0"]) for r in frame.collect()}
+
+    got = per(per_subject_suppressed(after, before, ids))
+    expected = _oracle(suppressed_patients, suppressed_visits, specialization, marker)
+    assert got == expected == per(per_subject_k(after))
+    assert {p for p, (_k, s, _l) in got.items() if s} == set(chosen)
+    assert got[301][1] == 0
+    before.unpersist()
