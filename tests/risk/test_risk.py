@@ -290,12 +290,11 @@ def test_per_subject_k_equals_the_model_spelled_out(spark: Any, seed: int) -> No
 
 @pytest.mark.parametrize("seed", [3, 5])
 def test_re_measure_after_suppression_equals_the_model_on_the_suppressed_copy(spark: Any, seed: int) -> None:
-    # measure_suppressed recomputes only the rows at the hospitals (the kept tuples) of the suppressed subjects
-    # and takes every other row's k and l from the first measure. On a star with 12 hospitals (so most rows
-    # are taken over), every subject's k, suppression flag and l must equal the plain-Python model of the
-    # suppressed copy, and the full re-measure. Pinned: 301 carries the marker dob and a marker visit at a
-    # suppressed subject's hospital, and a real visit elsewhere: seen only at the touched hospital it would
-    # look suppressed.
+    # per_subject_suppressed reads again only the classes the suppressed subjects left or joined and takes
+    # every other row's k from the first measure plus a lookup. On a star with 12 hospitals, every subject's k,
+    # suppression flag and l must equal the plain-Python model of the suppressed copy, and the full re-measure.
+    # Pinned: 301 (not suppressed) carries the marker dob and a marker visit at a suppressed subject's
+    # hospital, so the suppressed rows join its class there; it also has a real visit elsewhere.
     import random
 
     from anonymizer.risk import build_frames, per_subject_k, per_subject_suppressed, row_k
@@ -334,4 +333,7 @@ def test_re_measure_after_suppression_equals_the_model_on_the_suppressed_copy(sp
     assert got == expected == per(per_subject_k(after))
     assert {p for p, (_k, s, _l) in got.items() if s} == set(chosen)
     assert got[301][1] == 0
+    # a subject passed as suppressed without its markers (here 301, marked in part): every row measured again
+    partly = spark.createDataFrame([(p,) for p in [*chosen, 301]], "__s int")
+    assert per(per_subject_suppressed(after, before, partly)) == expected
     before.unpersist()

@@ -280,21 +280,11 @@ def _kept(frames: Frames) -> list[str]:
     return [c for c in frames.subject_q + frames.row_q if c not in frames.suppressible] if frames.suppressible else []
 
 
-def _row_k(
-    frames: Frames,
-    subj: DataFrame,
-    marked: bool,
-    *,
-    carry: bool = False,
-    within: DataFrame | None = None,
-    suppressed: DataFrame | None = None,
-) -> DataFrame:
+def _row_k(frames: Frames, subj: DataFrame, marked: bool, *, carry: bool = False) -> DataFrame:
     """Row-level ``__s, k, __sup, __l_*``: one exchange and one sort for the classes, suppressed or not.
 
-    ``carry`` adds the class key columns (for :func:`measure_suppressed`, which reuses these rows). ``within``
-    (kept tuples, with ``marked``) computes only the rows with one of those kept tuples: every candidate of such
-    a row has a row with the same kept tuple, so their k and l are exact. ``suppressed`` (subject keys) bounds
-    who can count as suppressed there: a subject with rows outside ``within`` is only seen in part.
+    ``carry`` adds the class key (every quasi-identifier) for :func:`per_subject_suppressed`, which reuses
+    these rows.
 
     ``marked=False`` (nobody carries every marker, the usual run) needs only the exact class: distinct subjects
     per published value tuple. With markers a suppressed subject is a candidate of every class it matches on
@@ -323,12 +313,6 @@ def _row_k(
         first = F.lit(1).cast("long")  # one row per subject
     else:
         d = frames.rows.join(subj, "__s")
-        if within is not None:
-            assert kept, "within needs the kept quasi-identifiers (marked, with suppressible ones)"
-            d = d.join(F.broadcast(within), [d[c].eqNullSafe(within[c]) for c in kept], "left_semi")
-        if suppressed is not None:
-            subj_in = F.broadcast(suppressed.withColumn("__in", F.lit(True)))
-            d = d.join(subj_in, "__s", "left").withColumn("__ms", F.col("__ms") & F.col("__in").isNotNull())
         # A subject is suppressed when its own row and every one of its rows carry the markers. The join leaves
         # d partitioned by __s, so the per-subject windows add a local sort, no exchange. Both use one spec
         # (by subject, ordered by the kept values): the marker minimum over the whole subject, and the first
@@ -363,7 +347,7 @@ def _row_k(
         k.cast("long").alias("k"),
         F.col("__sup").cast("int").alias("__sup"),
         *[F.col(f"__l_{x}").cast("int").alias(f"__l_{x}") for x in xs],
-        *(_kept(frames) if carry else []),
+        *(keys if carry else []),
     )
 
 
@@ -503,50 +487,108 @@ def measure(frames: Frames, privacy: Privacy, rows: DataFrame | None = None) -> 
 
 
 def measure_suppressed(frames: Frames, privacy: Privacy, before: DataFrame, suppressed: DataFrame) -> Measure:
-    """The measure of the suppressed copy (``frames``), from :func:`per_subject_suppressed`."""
-    if frames.rows is None or not _kept(frames):
-        return measure(frames, privacy)
-    rows, touched = _rows_suppressed(frames, before, suppressed)
+    """The measure of the suppressed copy (``frames``): :func:`per_subject_suppressed`, summarized."""
+    rows, cached = _rows_suppressed(frames, before, suppressed)
     try:
         return measure(frames, privacy, rows)
     finally:
-        touched.unpersist()
+        for df in cached:
+            df.unpersist()
 
 
 def per_subject_suppressed(frames: Frames, before: DataFrame, suppressed: DataFrame) -> DataFrame:
-    """:func:`per_subject_k` of the suppressed copy, recomputing only the rows whose candidates suppression changed.
+    """:func:`per_subject_k` of the suppressed copy, from the first measure's rows and the suppressed subjects'.
 
-    Why it is exact: suppression changes the published values of the suppressed subjects only, and nobody was
-    suppressed before (``assess`` refuses markers already in the copy). A row's candidates all share its kept
-    tuple (the quasi-identifiers suppression leaves alone), so a row whose kept tuple no suppressed subject has,
-    before or after, keeps the k and l it had in ``before`` (the first measure's :func:`row_k` with ``carry``).
-    The other rows are computed again on the suppressed frames, restricted to those kept tuples; subjects
-    without rows take their subject-level class again. Why: at 10M visits re-measuring every row took 31 s for
-    7 suppressed subjects. When suppression leaves no quasi-identifier alone, every row is computed again.
+    ``before``: the first measure's :func:`row_k` with ``carry`` (each row's k, l and class key), on the copy
+    before suppression. Why it is exact: suppression changes the published values of the suppressed subjects
+    (S) only, and nobody was suppressed before (``assess`` refuses markers already in the copy), so a row's k
+    before is the number of subjects in its class. Under the model of the module docstring, after suppression:
+
+    * a row of a subject outside S: k = k before - the S subjects that were in its class + the S subjects with
+      a row of its kept tuple (the quasi-identifiers suppression leaves alone); its l changes only where S rows
+      left or joined its class;
+    * a row of S: k = every subject with a row of its kept tuple.
+
+    So only the rows of the classes S left or joined are read again (for l, and for S's own rows); every other
+    row takes its k from ``before`` plus a lookup. Why: at 10M visits re-measuring every row took ~31 s, whether
+    7 subjects were suppressed or 700. When suppression leaves no quasi-identifier alone, or a subject of S is
+    not fully marked after all, every row is measured again.
     """
-    if frames.rows is None or not _kept(frames):
-        return per_subject_k(frames)
     return per_subject_k(frames, _rows_suppressed(frames, before, suppressed)[0])
 
 
-def _rows_suppressed(frames: Frames, before: DataFrame, suppressed: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """The suppressed copy's row-level values, and the kept tuples they were recomputed for (cached: unpersist)."""
+def _on(left: DataFrame, right: DataFrame, cols: list[str], how: str) -> DataFrame:
+    """``left`` joined with a broadcast of the small ``right`` on ``cols``, NULL matching NULL (a value here)."""
     from pyspark.sql import functions as F
 
-    assert frames.rows is not None
+    r = right.select(*[F.col(c).alias(f"__j_{c}") for c in cols], *[c for c in right.columns if c not in cols])
+    out = left.join(F.broadcast(r), [left[c].eqNullSafe(r[f"__j_{c}"]) for c in cols], how)
+    return out if how in ("left_semi", "left_anti") else out.drop(*[f"__j_{c}" for c in cols])
+
+
+def _rows_suppressed(
+    frames: Frames, before: DataFrame, suppressed: DataFrame
+) -> tuple[DataFrame | None, list[DataFrame]]:
+    """Row-level values of the suppressed copy (None: measure every row again), and the frames cached for it."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
     kept = _kept(frames)
+    if frames.rows is None or not kept:
+        return None, []
+    keys = [*frames.subject_q, *frames.row_q]
+    xs = row_sensitive(frames)
     ids = F.broadcast(suppressed.select("__s").distinct())
     subj = _subject_frame(frames)
-    now = frames.rows.join(ids, "__s", "left_semi").join(subj.join(ids, "__s", "left_semi"), "__s")
-    was = before.join(ids, "__s", "left_semi")
-    # the kept tuples of at most max_share of the subjects' rows: computed once, broadcast to both uses below
-    touched = now.select(*kept).unionByName(was.select(*kept)).distinct().persist()
-    touched.count()
-    fresh = _row_k(frames, subj, marked=True, within=touched, suppressed=ids)
-    hint = F.broadcast(touched)
-    same = before.join(hint, [before[c].eqNullSafe(hint[c]) for c in kept], "left_anti")
-    columns = ["__s", "k", "__sup", *[f"__l_{x}" for x in row_sensitive(frames)]]
-    return fresh.select(*columns).unionByName(same.select(*columns)), touched
+    # S's rows as published now; each S subject with rows must carry the markers on its own row and all of them
+    now = (
+        frames.rows.join(ids, "__s", "left_semi")
+        .join(subj.join(ids, "__s", "left_semi"), "__s")
+        .withColumn("__sup", F.col("__ms") & F.min("__m").over(Window.partitionBy("__s")))
+        .select("__s", "__sup", *keys)
+        .persist()
+    )
+    if now.where(~F.col("__sup")).limit(1).count():
+        now.unpersist()
+        return None, []
+    was = before.join(ids, "__s", "left_semi").select("__s", *keys).distinct()
+    classes = now.select(*keys).unionByName(was.select(*keys)).distinct().persist()
+    count = F.count(F.lit(1))
+    removed = was.groupBy(*keys).agg(count.alias("__r"))  # S subjects per class before
+    supn = now.select("__s", *kept).distinct().groupBy(*kept).agg(count.alias("__supn"))
+    others = _on(before.join(ids, "__s", "left_anti"), now.select(*kept).distinct(), kept, "left_semi")
+    everyone = (
+        others.select("__s", *kept)
+        .unionByName(now.select("__s", *kept))
+        .distinct()
+        .groupBy(*kept)
+        .agg(count.alias("__all"))
+    )
+    ls = [f"__l_{x}" for x in xs]
+    columns = ["__s", "k", "__sup", *ls]
+    # rows of unchanged classes: k from before plus the suppressed subjects of their kept tuple
+    same = _on(_on(before, classes, keys, "left_anti"), supn, kept, "left")
+    same = same.withColumn("k", (F.col("k") + F.coalesce(F.col("__supn"), F.lit(0))).cast("long"))
+    # rows of the classes S left or joined, read again (rows filtered before the join to the subjects)
+    rows = frames.rows
+    if frames.row_q:
+        rows = _on(rows, classes.select(*frames.row_q).distinct(), frames.row_q, "left_semi")
+    d = _on(rows.join(subj, "__s"), classes, keys, "left_semi")
+    d = d.join(ids.withColumn("__in", F.lit(True)), "__s", "left")
+    wkeys = Window.partitionBy(*[F.col(c) for c in keys])
+    for x in xs:
+        value = F.coalesce(F.col(x).cast("string"), F.lit("\u0000null"))
+        d = d.withColumn(f"__l_{x}", F.size(F.collect_set(value).over(wkeys)))
+    before_k = _on(before, classes, keys, "left_semi").select(*keys, F.col("k").alias("__kb")).distinct()
+    for table, on in ((before_k, keys), (removed, keys), (supn, kept), (everyone, kept)):
+        d = _on(d, table, on, "left")
+    zero = F.lit(0)
+    inside = F.col("__in").isNotNull()
+    k = F.when(inside, F.col("__all")).otherwise(
+        F.col("__kb") - F.coalesce(F.col("__r"), zero) + F.coalesce(F.col("__supn"), zero)
+    )
+    fresh = d.select("__s", k.cast("long").alias("k"), inside.cast("int").alias("__sup"), *ls)
+    return fresh.select(*columns).unionByName(same.select(*columns)), [now, classes]
 
 
 # ------------------------------------------------------------------------------------------------------
