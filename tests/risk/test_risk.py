@@ -189,6 +189,18 @@ def test_privacy_section_is_validated_with_the_fix() -> None:
         contract(privacy().replace("known: [visit_date, hosp]", "known: [visit_date, nope]"))
 
 
+SPECIALIZATION = {1: "Cardiology", 2: "Cardiology", 3: "Oncology"}  # of doctors 1-3 (``tables``)
+
+
+def marker_contract() -> Contract:
+    """k_min 3, l_min 2, specialization sensitive; suppression sets dob and every visit date to 1900-01-01."""
+    supp = (
+        "  suppression:\n    max_share: 0.5\n    columns:\n      - {column: patients.dob, value: 1900-01-01}\n"
+        "      - {column: visits.visit_date, value: 1900-01-01}\n"
+    )
+    return contract(privacy(k_min=3, l_min=2, extra=supp, sensitive=", sensitive: [doctor_id.specialization]"))
+
+
 def _oracle(
     patients: list[tuple[int, Any]],
     visits: list[tuple[int, int, Any, int, Any]],
@@ -249,13 +261,8 @@ def test_per_subject_k_equals_the_model_spelled_out(spark: Any, seed: int) -> No
         )
         for v in range(1, 300)
     ]
-    supp = (
-        "  suppression:\n    max_share: 0.5\n    columns:\n      - {column: patients.dob, value: 1900-01-01}\n"
-        "      - {column: visits.visit_date, value: 1900-01-01}\n"
-    )
-    c = contract(privacy(k_min=3, l_min=2, extra=supp, sensitive=", sensitive: [doctor_id.specialization]"))
+    c = marker_contract()
     assert c.privacy is not None
-    specialization = {1: "Cardiology", 2: "Cardiology", 3: "Oncology"}
 
     def measured() -> tuple[bool, dict[int, tuple[int, int, int | None]]]:
         f = build_frames(reader(tables(spark, patients, visits)), c, c.privacy)
@@ -263,7 +270,7 @@ def test_per_subject_k_equals_the_model_spelled_out(spark: Any, seed: int) -> No
         return _nobody_marked(f), {r["__s"]: (r["k"], r["__sup"], r["__l_y0"]) for r in rows}
 
     nobody, got = measured()
-    assert nobody and got == _oracle(patients, visits, specialization, marker)
+    assert nobody and got == _oracle(patients, visits, SPECIALIZATION, marker)
     assert min(k for k, _s, _l in got.values()) < 3 < max(k for k, _s, _l in got.values())
     # suppress five visited subjects fully; give two others the marker dob and one marker visit date each
     visited = sorted({v[1] for v in visits})
@@ -282,7 +289,7 @@ def test_per_subject_k_equals_the_model_spelled_out(spark: Any, seed: int) -> No
     visits += [(501, 201, 1, 1, marker), (502, 201, 2, 1, D(2024, 1, 1)), (503, 202, 1, 1, marker)]
     visits += [(600 + p, p, 2, 3, marker) for p in range(203, 209)]
     nobody, got = measured()
-    expected = _oracle(patients, visits, specialization, marker)
+    expected = _oracle(patients, visits, SPECIALIZATION, marker)
     assert not nobody and got == expected
     assert got[201][1] == 0 and got[202][1] == 1
     assert sum(s for _k, s, _l in got.values()) == 12
@@ -311,13 +318,8 @@ def test_re_measure_after_suppression_equals_the_model_on_the_suppressed_copy(sp
     hospitals_of_chosen = sorted({v[2] for v in visits if v[1] in chosen[:3] and v[2] is not None})
     untouched = next(h for h in range(1, 13) if h not in hospitals_of_chosen)
     visits += [(901, 301, hospitals_of_chosen[0], 1, marker), (902, 301, untouched, 2, D(2024, 1, 1))]
-    supp = (
-        "  suppression:\n    max_share: 0.5\n    columns:\n      - {column: patients.dob, value: 1900-01-01}\n"
-        "      - {column: visits.visit_date, value: 1900-01-01}\n"
-    )
-    c = contract(privacy(k_min=3, l_min=2, extra=supp, sensitive=", sensitive: [doctor_id.specialization]"))
+    c = marker_contract()
     assert c.privacy is not None
-    specialization = {1: "Cardiology", 2: "Cardiology", 3: "Oncology"}
 
     before = row_k(build_frames(reader(tables(spark, patients, visits)), c, c.privacy), carry=True).persist()
     suppressed_patients = [(p, marker if p in chosen else d) for p, d in patients]
@@ -329,7 +331,7 @@ def test_re_measure_after_suppression_equals_the_model_on_the_suppressed_copy(sp
         return {r["__s"]: (r["k"], r["__sup"], r["__l_y0"]) for r in frame.collect()}
 
     got = per(per_subject_suppressed(after, before, ids))
-    expected = _oracle(suppressed_patients, suppressed_visits, specialization, marker)
+    expected = _oracle(suppressed_patients, suppressed_visits, SPECIALIZATION, marker)
     assert got == expected == per(per_subject_k(after))
     assert {p for p, (_k, s, _l) in got.items() if s} == set(chosen)
     assert got[301][1] == 0
