@@ -811,7 +811,7 @@ def assess(
         seconds["before"] = round(time.perf_counter() - started, 3)
     begun = time.perf_counter()
     # With suppression declared, each row's k is kept (in memory) for the re-measure after suppression
-    # (measure_suppressed), which then recomputes only the rows suppression can change.
+    # (per_subject_suppressed), which then reads again only the classes the suppressed subjects left or joined.
     rows = row_k(frames, carry=True).persist() if privacy.suppression and frames.rows is not None else None
     per = per_subject_k(frames, rows).persist()
     generalized = summarize(per, privacy.thresholds.k_min)
