@@ -7,6 +7,20 @@ from typing import Any
 
 from anonymizer.source_numbers import fk_numbers
 
+# One table: a key and a `null`-strategy column.
+TINY = """
+contract_version: 1
+name: tiny
+source: {catalog: src, schema: s}
+target: {catalog: tgt, schema: s, staging_schema: stg}
+tables:
+  t:
+    primary_key: [id]
+    columns:
+      id: {type: int, nullable: false, classification: key, strategy: key}
+      notes: {type: string, nullable: true, classification: sensitive, strategy: "null"}
+"""
+
 
 def _fk(columns: list[str], parent_columns: list[str]) -> Any:
     return SimpleNamespace(columns=columns, references=SimpleNamespace(columns=parent_columns))
@@ -45,28 +59,67 @@ def test_null_strategy_columns_must_be_null_in_every_staged_row() -> None:
     from anonymizer.checks import CheckContext, _judge_counts
     from anonymizer.contract import parse_contract
 
-    contract = parse_contract(
-        """
-contract_version: 1
-name: tiny
-source: {catalog: src, schema: s}
-target: {catalog: tgt, schema: s, staging_schema: stg}
-tables:
-  t:
-    primary_key: [id]
-    columns:
-      id: {type: int, nullable: false, classification: key, strategy: key}
-      notes: {type: string, nullable: true, classification: sensitive, strategy: "null"}
-""",
-        "tiny.yaml",
-    )
+    contract = parse_contract(TINY, "tiny.yaml")
 
     def judged(staged_nulls: int) -> Any:
         ctx = CheckContext(runtime=None, contract=contract, anonymize_keys=lambda df, _t: df)  # type: ignore[arg-type]
         src = {"__rows": 10, "id": 0, "notes": 3}  # the source held 7 notes
-        _judge_counts(ctx, "t", src, {"__rows": 10, "id": 0, "notes": staged_nulls, "__distinct_pk": 10})
+        _judge_counts(ctx, "t", src, {"__rows": 10, "id": 0, "notes": staged_nulls, "__duplicates": 0, "__unpaired": 0})
         return next(c for c in ctx.results if c.name == "null_counts_equal")
 
     assert judged(10).passed
     left = judged(9)
     assert not left.passed and "notes: expected 10 vs staging 9" in left.message
+
+
+def test_staged_numbers_from_the_outer_pairing_equal_a_direct_count(spark: Any) -> None:
+    """The staged table's rows, NULLs and key uniqueness, read off the source/staging outer join, equal what
+    counting the staged table directly gives; the uniqueness check fails whenever the staged key repeats or is
+    NULL (what the distinct count it replaced caught), including a repeat among staged rows with no source row."""
+    import random
+
+    from pyspark.sql import functions as F
+
+    from anonymizer.checks import _pair, _staged_aggregations, _staged_numbers
+
+    paired = F.col("__s").isNotNull() & F.col("__t").isNotNull()
+    for seed in range(12):
+        rnd = random.Random(seed)
+        source = [(k, k * 7) for k in rnd.sample(range(40), 25)]
+        staged: list[tuple[Any, Any]] = [(k, rnd.choice([v, None])) for k, v in source if rnd.random() < 0.9]
+        staged += [(rnd.choice(source)[0], 1) for _ in range(rnd.randint(0, 2))]  # repeats of paired keys
+        staged += [(100 + rnd.randint(0, 1), 2) for _ in range(rnd.randint(0, 2))]  # keys with no source row
+        staged += [(None, 3) for _ in range(rnd.randint(0, 1))]
+        src = spark.createDataFrame(source, "id int, v int").withColumn("__anon_id", F.col("id") + 1000)
+        stg = spark.createDataFrame(staged, "id int, v int").withColumn("id", F.col("id") + 1000)
+        joined = _pair(src, stg, ["id"])
+        stats = joined.agg(F.count(F.when(paired, 1)).alias("__aligned"), *_staged_aggregations(["id", "v"]))
+        got = _staged_numbers(stats.collect()[0].asDict(), ["id", "v"], len(source))
+        assert got["__rows"] == len(staged), seed
+        assert got["id"] == sum(k is None for k, _ in staged) and got["v"] == sum(v is None for _, v in staged), seed
+        keys = [k for k, _ in staged]
+        unique = len(set(keys)) == len(keys) and None not in keys
+        source_keys = {k for k, _ in source}
+        assert got["__unpaired"] == sum(k not in source_keys for k in keys), seed
+        assert got["__duplicates"] == sum(keys.count(k) - 1 for k in source_keys if k in keys), seed
+        passes = got["__duplicates"] == 0 and got["__unpaired"] == 0 and got["id"] == 0
+        assert passes == (unique and set(keys) <= source_keys), (seed, got, staged)
+
+
+def test_unpinned_source_with_a_repeated_key_fails_the_staged_key_check() -> None:
+    """Without a gated snapshot the source's distinct keys are measured; a repeat there fails the staged
+    uniqueness check (its numbers assume a unique source key) even when the staged numbers look clean."""
+    from anonymizer.checks import CheckContext, _judge_counts
+    from anonymizer.contract import parse_contract
+
+    contract = parse_contract(TINY, "tiny.yaml")
+
+    def judged(distinct: int) -> Any:
+        ctx = CheckContext(runtime=None, contract=contract, anonymize_keys=lambda df, _t: df)  # type: ignore[arg-type]
+        src = {"__rows": 10, "id": 0, "notes": 10, "__distinct_pk": distinct}
+        _judge_counts(ctx, "t", src, {"__rows": 10, "id": 0, "notes": 10, "__duplicates": 0, "__unpaired": 0})
+        return next(c for c in ctx.results if c.name == "primary_key_unique")
+
+    assert judged(10).passed
+    repeated = judged(9)
+    assert not repeated.passed and "source key is not unique" in repeated.message

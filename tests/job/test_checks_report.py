@@ -77,7 +77,7 @@ def test_checks_catch_broken_staging(staged: Context) -> None:
     every: dict[tuple[str, str, str | None], dict[str, Any]] = {}
     failed = _failed(staged, every)
     doubled = failed[("primary_key_unique", "dim_doctors", "doctor_id")]
-    assert doubled["rows"] == doubled["distinct"] + 1 and doubled["nulls"] == 0
+    assert doubled["duplicates"] == 1 and doubled["unpaired"] == 0 and doubled["nulls"] == 0
     doctor_rows = failed[("row_count_equal", "dim_doctors", None)]
     assert doctor_rows["staging"] == doctor_rows["source"] + 1
     assert failed[("null_counts_equal", "fact_visits", None)]["differing"] == 1  # doctor_id only
