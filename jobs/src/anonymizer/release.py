@@ -203,8 +203,8 @@ def check_release(ctx: CheckContext, keyring: Keyring, as_of: dt.date) -> None:
         if aligned is not None:
             # run_checks already joined the released source rows with the staged rows on the keyed primary key.
             # The gate found that key unique in this very snapshot (the run's pinned source version) and the
-            # keyed map is a bijection, so a staged row meets at most one released row: the inner join's row
-            # count is the semi-join's, without a second join of the two tables (~10 s at 10M visits).
+            # keyed map is a bijection, so a staged row meets at most one released row: the join's count of
+            # paired rows is the semi-join's, without a second join of the two tables (~10 s at 10M visits).
             matched = int(aligned.stats["__aligned"])
         else:
             keys = ctx.anonymize_keys(released, table).select(*[F.col(f"__anon_{k}").alias(k) for k in pk])
