@@ -297,9 +297,11 @@ def test_per_subject_k_equals_the_model_spelled_out(spark: Any, seed: int) -> No
 
 @pytest.mark.parametrize("seed", [3, 5])
 def test_re_measure_after_suppression_equals_the_model_on_the_suppressed_copy(spark: Any, seed: int) -> None:
-    # per_subject_suppressed reads again only the classes the suppressed subjects left or joined and takes
-    # every other row's k from the first measure plus a lookup. On a star with 12 hospitals, every subject's k,
-    # suppression flag and l must equal the plain-Python model of the suppressed copy, and the full re-measure.
+    # per_subject_suppressed measures again only the classes the suppressed subjects left or joined, takes
+    # every other row's k from the first measure plus a lookup, and aggregates again only the subjects with a
+    # row at a suppressed subject's hospital (the others keep their first-measure k). On a star with 12
+    # hospitals, every subject's k, suppression flag and l must equal the plain-Python model of the suppressed
+    # copy, and the full re-measure.
     # Pinned: 301 (not suppressed) carries the marker dob and a marker visit at a suppressed subject's
     # hospital, so the suppressed rows join its class there; it also has a real visit elsewhere.
     import random
@@ -321,7 +323,9 @@ def test_re_measure_after_suppression_equals_the_model_on_the_suppressed_copy(sp
     c = marker_contract()
     assert c.privacy is not None
 
-    before = row_k(build_frames(reader(tables(spark, patients, visits)), c, c.privacy), carry=True).persist()
+    first = build_frames(reader(tables(spark, patients, visits)), c, c.privacy)
+    before = row_k(first, carry=True).persist()
+    per_before = per_subject_k(first, before).persist()
     suppressed_patients = [(p, marker if p in chosen else d) for p, d in patients]
     suppressed_visits = [(v, p, h, d, marker if p in chosen else day) for v, p, h, d, day in visits]
     after = build_frames(reader(tables(spark, suppressed_patients, suppressed_visits)), c, c.privacy)
@@ -330,12 +334,18 @@ def test_re_measure_after_suppression_equals_the_model_on_the_suppressed_copy(sp
     def per(frame: Any) -> dict[int, tuple[int, int, int | None]]:
         return {r["__s"]: (r["k"], r["__sup"], r["__l_y0"]) for r in frame.collect()}
 
-    got = per(per_subject_suppressed(after, before, ids))
+    got = per(per_subject_suppressed(after, before, per_before, ids))
     expected = _oracle(suppressed_patients, suppressed_visits, SPECIALIZATION, marker)
     assert got == expected == per(per_subject_k(after))
     assert {p for p, (_k, s, _l) in got.items() if s} == set(chosen)
     assert got[301][1] == 0
     # a subject passed as suppressed without its markers (here 301, marked in part): every row measured again
     partly = spark.createDataFrame([(p,) for p in [*chosen, 301]], "__s int")
-    assert per(per_subject_suppressed(after, before, partly)) == expected
+    assert per(per_subject_suppressed(after, before, per_before, partly)) == expected
+    # the three parts were all exercised: subjects aggregated again, subjects kept as they were (no visit at
+    # a suppressed subject's hospital), and subjects without visits
+    at_chosen = {p for _v, p, h, _d, _day in visits if h in hospitals_of_chosen}
+    visited_now = {v[1] for v in visits}
+    assert visited_now - at_chosen and at_chosen - set(chosen) and {p for p, _d in patients} - visited_now
     before.unpersist()
+    per_before.unpersist()

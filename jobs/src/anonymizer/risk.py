@@ -283,8 +283,8 @@ def _kept(frames: Frames) -> list[str]:
 def _row_k(frames: Frames, subj: DataFrame, marked: bool, *, carry: bool = False) -> DataFrame:
     """Row-level ``__s, k, __sup, __l_*``: one exchange and one sort for the classes, suppressed or not.
 
-    ``carry`` adds the class key (every quasi-identifier) for :func:`per_subject_suppressed`, which reuses
-    these rows.
+    ``carry`` adds the class key (every quasi-identifier) and the row's sensitive values for
+    :func:`per_subject_suppressed`, which reuses these rows.
 
     ``marked=False`` (nobody carries every marker, the usual run) needs only the exact class: distinct subjects
     per published value tuple. With markers a suppressed subject is a candidate of every class it matches on
@@ -347,7 +347,7 @@ def _row_k(frames: Frames, subj: DataFrame, marked: bool, *, carry: bool = False
         k.cast("long").alias("k"),
         F.col("__sup").cast("int").alias("__sup"),
         *[F.col(f"__l_{x}").cast("int").alias(f"__l_{x}") for x in xs],
-        *(keys if carry else []),
+        *([*keys, *xs] if carry else []),
     )
 
 
@@ -364,7 +364,9 @@ def row_k(frames: Frames, *, carry: bool = False) -> DataFrame:
 
 
 def per_subject_k(frames: Frames, rows: DataFrame | None = None) -> DataFrame:
-    """``__s, k, __sup, __l_*``: each subject's smallest candidate set under the model (see the module docstring).
+    """``__s, k, __sup, __l_*, __rows``: each subject's smallest candidate set under the model (module docstring).
+
+    ``__rows`` is 1 when the subject has rows on the row path (its k is their minimum), else 0.
 
     Subjects without rows take the size of their subject-level class. Their row-level and subject-level values
     meet in one aggregation by subject (a union, not an anti-join that would read the rows a second time).
@@ -378,7 +380,9 @@ def per_subject_k(frames: Frames, rows: DataFrame | None = None) -> DataFrame:
     xs = row_sensitive(frames)
     ls = [F.min(f"__l_{x}").alias(f"__l_{x}") for x in xs]
     if frames.rows is None:
-        return rows.groupBy("__s").agg(F.min("k").alias("k"), F.max("__sup").alias("__sup"), *ls)
+        return rows.groupBy("__s").agg(
+            F.min("k").alias("k"), F.max("__sup").alias("__sup"), *ls, F.lit(0).alias("__rows")
+        )
     # subjects without rows: their subject-level class (``__ka``), used only when the subject has no row
     alone = _count_window(subj, frames.subject_q, "__ka").select(
         "__s",
@@ -401,6 +405,7 @@ def per_subject_k(frames: Frames, rows: DataFrame | None = None) -> DataFrame:
         F.coalesce(F.min("k"), F.min("__ka")).alias("k"),
         F.when(has_rows, F.max("__sup")).otherwise(F.max("__sup_a")).alias("__sup"),
         *ls,
+        has_rows.cast("int").alias("__rows"),
     )
 
 
@@ -486,35 +491,49 @@ def measure(frames: Frames, privacy: Privacy, rows: DataFrame | None = None) -> 
     return result
 
 
-def measure_suppressed(frames: Frames, privacy: Privacy, before: DataFrame, suppressed: DataFrame) -> Measure:
+def measure_suppressed(
+    frames: Frames, privacy: Privacy, before: DataFrame, per_before: DataFrame, suppressed: DataFrame
+) -> Measure:
     """The measure of the suppressed copy (``frames``): :func:`per_subject_suppressed`, summarized."""
-    rows, cached = _rows_suppressed(frames, before, suppressed)
+    per, cached = _per_suppressed(frames, before, per_before, suppressed)
     try:
-        return measure(frames, privacy, rows)
+        per = per.persist()
+        cached.append(per)
+        result = summarize(per, privacy.thresholds.k_min)
+        if frames.sensitive:
+            result.l_diversity = l_diversity(frames, per, privacy.thresholds.l_min)
+        return result
     finally:
         for df in cached:
             df.unpersist()
 
 
-def per_subject_suppressed(frames: Frames, before: DataFrame, suppressed: DataFrame) -> DataFrame:
-    """:func:`per_subject_k` of the suppressed copy, from the first measure's rows and the suppressed subjects'.
+def per_subject_suppressed(
+    frames: Frames, before: DataFrame, per_before: DataFrame, suppressed: DataFrame
+) -> DataFrame:
+    """:func:`per_subject_k` of the suppressed copy, from the first measure and the suppressed subjects' rows.
 
     ``before``: the first measure's :func:`row_k` with ``carry`` (each row's k, l and class key), on the copy
-    before suppression. Why it is exact: suppression changes the published values of the suppressed subjects
-    (S) only, and nobody was suppressed before (``assess`` refuses markers already in the copy), so a row's k
-    before is the number of subjects in its class. Under the model of the module docstring, after suppression:
+    before suppression; ``per_before``: its :func:`per_subject_k`. Why it is exact: suppression changes the
+    published values of the suppressed subjects (S) only, and nobody was suppressed before (``assess`` refuses
+    markers already in the copy), so a row's k before is the number of subjects in its class. Under the model of
+    the module docstring, after suppression:
 
     * a row of a subject outside S: k = k before - the S subjects that were in its class + the S subjects with
       a row of its kept tuple (the quasi-identifiers suppression leaves alone); its l changes only where S rows
       left or joined its class;
     * a row of S: k = every subject with a row of its kept tuple.
 
-    So only the rows of the classes S left or joined are read again (for l, and for S's own rows); every other
-    row takes its k from ``before`` plus a lookup. Why: at 10M visits re-measuring every row took ~31 s for 7
-    suppressed subjects out of 2M. When suppression leaves no quasi-identifier alone, or a subject of S is
-    not fully marked after all, every row is measured again.
+    Every class S left or joined has the kept tuple of an S row, so a subject none of whose rows share a kept
+    tuple with an S row keeps its k and l from ``per_before``: only the rows of the other subjects (at 10M
+    visits, 177k of 2M patients for 7 suppressed, by hospital) are aggregated again, and of those only the rows
+    of the classes S left or joined are measured again (from ``before`` and S's rows; the copy's other rows are
+    not read again). Subjects without rows take their
+    subject-level class on the suppressed copy. Why: at 10M visits re-measuring every row took ~31 s, and
+    aggregating every subject's rows again ~10 s of the 13-15 s the re-measure took. When suppression leaves no
+    quasi-identifier alone, or a subject of S is not fully marked after all, every row is measured again.
     """
-    return per_subject_k(frames, _rows_suppressed(frames, before, suppressed)[0])
+    return _per_suppressed(frames, before, per_before, suppressed)[0]
 
 
 def _on(left: DataFrame, right: DataFrame, cols: list[str], how: str) -> DataFrame:
@@ -526,16 +545,16 @@ def _on(left: DataFrame, right: DataFrame, cols: list[str], how: str) -> DataFra
     return out if how in ("left_semi", "left_anti") else out.drop(*[f"__j_{c}" for c in cols])
 
 
-def _rows_suppressed(
-    frames: Frames, before: DataFrame, suppressed: DataFrame
-) -> tuple[DataFrame | None, list[DataFrame]]:
-    """Row-level values of the suppressed copy (None: measure every row again), and the frames cached for it."""
+def _per_suppressed(
+    frames: Frames, before: DataFrame, per_before: DataFrame, suppressed: DataFrame
+) -> tuple[DataFrame, list[DataFrame]]:
+    """Per-subject values of the suppressed copy (see :func:`per_subject_suppressed`), and the frames cached."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     kept = _kept(frames)
     if frames.rows is None or not kept:
-        return None, []
+        return per_subject_k(frames), []
     keys = [*frames.subject_q, *frames.row_q]
     xs = row_sensitive(frames)
     ids = F.broadcast(suppressed.select("__s").distinct())
@@ -545,18 +564,23 @@ def _rows_suppressed(
         frames.rows.join(ids, "__s", "left_semi")
         .join(subj.join(ids, "__s", "left_semi"), "__s")
         .withColumn("__sup", F.col("__ms") & F.min("__m").over(Window.partitionBy("__s")))
-        .select("__s", "__sup", *keys)
+        .select("__s", "__sup", *keys, *xs)
         .persist()
     )
     if now.where(~F.col("__sup")).limit(1).count():
         now.unpersist()
-        return None, []
+        return per_subject_k(frames), []
+    touched = now.select(*kept).distinct()  # the kept tuples of S's rows (suppression leaves them as they were)
+    # the subjects with a row of such a tuple: every other subject keeps its k and l from the first measure
+    affected = _on(before, touched, kept, "left_semi").select("__s").distinct().persist()
+    affected.count()  # materialized, so the joins below see its real size (broadcast when it is small)
+    mine = before.join(affected, "__s", "left_semi")
     was = before.join(ids, "__s", "left_semi").select("__s", *keys).distinct()
     classes = now.select(*keys).unionByName(was.select(*keys)).distinct().persist()
     count = F.count(F.lit(1))
     removed = was.groupBy(*keys).agg(count.alias("__r"))  # S subjects per class before
     supn = now.select("__s", *kept).distinct().groupBy(*kept).agg(count.alias("__supn"))
-    others = _on(before.join(ids, "__s", "left_anti"), now.select(*kept).distinct(), kept, "left_semi")
+    others = _on(before.join(ids, "__s", "left_anti"), touched, kept, "left_semi")
     everyone = (
         others.select("__s", *kept)
         .unionByName(now.select("__s", *kept))
@@ -566,15 +590,16 @@ def _rows_suppressed(
     )
     ls = [f"__l_{x}" for x in xs]
     columns = ["__s", "k", "__sup", *ls]
-    # rows of unchanged classes: k from before plus the suppressed subjects of their kept tuple
-    same = _on(_on(before, classes, keys, "left_anti"), supn, kept, "left")
+    # the affected subjects' rows of unchanged classes: k from before plus the suppressed subjects of their kept tuple
+    same = _on(_on(mine, classes, keys, "left_anti"), supn, kept, "left")
     same = same.withColumn("k", (F.col("k") + F.coalesce(F.col("__supn"), F.lit(0))).cast("long"))
-    # rows of the classes S left or joined, read again (rows filtered before the join to the subjects)
-    rows = frames.rows
-    if frames.row_q:
-        rows = _on(rows, classes.select(*frames.row_q).distinct(), frames.row_q, "left_semi")
-    d = _on(rows.join(subj, "__s"), classes, keys, "left_semi")
-    d = d.join(ids.withColumn("__in", F.lit(True)), "__s", "left")
+    # rows of the classes S left or joined, as published now: S's from ``now``, the other subjects' from
+    # ``before`` (their values did not change), so the copy is not read again
+    d = (
+        _on(before.join(ids, "__s", "left_anti"), classes, keys, "left_semi")
+        .select("__s", *keys, *xs, F.lit(False).alias("__in"))
+        .unionByName(now.select("__s", *keys, *xs, F.lit(True).alias("__in")))
+    )
     wkeys = Window.partitionBy(*[F.col(c) for c in keys])
     for x in xs:
         value = F.coalesce(F.col(x).cast("string"), F.lit("\u0000null"))
@@ -583,12 +608,38 @@ def _rows_suppressed(
     for table, on in ((before_k, keys), (removed, keys), (supn, kept), (everyone, kept)):
         d = _on(d, table, on, "left")
     zero = F.lit(0)
-    inside = F.col("__in").isNotNull()
+    inside = F.col("__in")
     k = F.when(inside, F.col("__all")).otherwise(
         F.col("__kb") - F.coalesce(F.col("__r"), zero) + F.coalesce(F.col("__supn"), zero)
     )
     fresh = d.select("__s", k.cast("long").alias("k"), inside.cast("int").alias("__sup"), *ls)
-    return fresh.select(*columns).unionByName(same.select(*columns)), [now, classes]
+    again = (
+        fresh.select(*columns)
+        .unionByName(same.select(*columns))
+        .groupBy("__s")
+        .agg(
+            F.min("k").alias("k"),
+            F.max("__sup").alias("__sup"),
+            *[F.min(c).alias(c) for c in ls],
+            F.lit(1).alias("__rows"),
+        )
+    )
+    kept_as_before = per_before.where(F.col("__rows") == 1).join(affected, "__s", "left_anti")
+    # subjects without rows: their subject-level class on the suppressed copy (S may have left it)
+    alone = (
+        _count_window(subj, frames.subject_q, "__ka")
+        .join(per_before.where(F.col("__rows") == 0).select("__s"), "__s", "left_semi")
+        .select(
+            "__s",
+            F.col("__ka").cast("long").alias("k"),
+            (F.col("__ms") & F.lit(frames.subject_markers)).cast("int").alias("__sup"),
+            *[F.lit(None).cast("int").alias(c) for c in ls],
+            F.lit(0).alias("__rows"),
+        )
+    )
+    out = [*columns, "__rows"]
+    per = again.select(*out).unionByName(kept_as_before.select(*out)).unionByName(alone.select(*out))
+    return per, [now, affected, classes]
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -851,7 +902,9 @@ def assess(
 
             frames = build_frames(read_suppressed, contract, privacy)
             after = (
-                measure_suppressed(frames, privacy, rows, done.ids) if rows is not None else measure(frames, privacy)
+                measure_suppressed(frames, privacy, rows, per, done.ids)
+                if rows is not None
+                else measure(frames, privacy)
             )
             supp_info.update(
                 applied=True,
