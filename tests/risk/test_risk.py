@@ -295,19 +295,24 @@ def test_per_subject_k_equals_the_model_spelled_out(spark: Any, seed: int) -> No
     assert sum(s for _k, s, _l in got.values()) == 12
 
 
-@pytest.mark.parametrize("seed", [3, 5])
-def test_re_measure_after_suppression_equals_the_model_on_the_suppressed_copy(spark: Any, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "share"), [(3, 1.0), (5, 1.0), (5, 0.0)])
+def test_re_measure_after_suppression_equals_the_model_on_the_suppressed_copy(
+    spark: Any, seed: int, share: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # per_subject_suppressed measures again only the classes the suppressed subjects left or joined, takes
     # every other row's k from the first measure plus a lookup, and aggregates again only the subjects with a
     # row at a suppressed subject's hospital (the others keep their first-measure k). On a star with 12
     # hospitals, every subject's k, suppression flag and l must equal the plain-Python model of the suppressed
-    # copy, and the full re-measure.
+    # copy, and the full re-measure. ``share`` 1.0 keeps the unreached subjects as they were; 0.0 aggregates
+    # every subject again (the path for suppressed subjects who reach most of the others).
     # Pinned: 301 (not suppressed) carries the marker dob and a marker visit at a suppressed subject's
     # hospital, so the suppressed rows join its class there; it also has a real visit elsewhere.
     import random
 
+    from anonymizer import risk
     from anonymizer.risk import build_frames, per_subject_k, per_subject_suppressed, row_k
 
+    monkeypatch.setattr(risk, "REACHED_SHARE_FOR_ALL", share)
     rng = random.Random(seed)
     marker = D(1900, 1, 1)
     patients = [(i, D(1950 + rng.randrange(3), 1, 1)) for i in range(1, 151)] + [(301, marker)]

@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 Reader = Callable[[str], "DataFrame"]
 HIST_BUCKETS = ((1, 1), (2, 2), (3, 3), (4, 4), (5, 9), (10, 19), (20, 49), (50, 99), (100, None))
+# The re-measure after suppression aggregates every subject again when more than this share of the subjects
+# with rows is reached (see per_subject_suppressed).
+REACHED_SHARE_FOR_ALL = 0.5
 LADDER: tuple[Coarsening, ...] = (
     Coarsening(to="week"),
     Coarsening(to="month"),
@@ -529,7 +532,8 @@ def per_subject_suppressed(
     visits, 177k of 2M patients for 7 suppressed, by hospital) are aggregated again, and of those only the rows
     of the classes S left or joined are measured again (from ``before`` and S's rows; the copy's other rows are
     not read again). Subjects without rows take their
-    subject-level class on the suppressed copy. Why: at 10M visits re-measuring every row took ~31 s, and
+    subject-level class on the suppressed copy. When more than ``REACHED_SHARE_FOR_ALL`` of the subjects with rows
+    are reached, all of them are aggregated again (filtering would cost a shuffle and save little). Why: at 10M visits re-measuring every row took ~31 s, and
     aggregating every subject's rows again ~10 s of the 13-15 s the re-measure took. When suppression leaves no
     quasi-identifier alone, or a subject of S is not fully marked after all, every row is measured again.
     """
@@ -573,15 +577,20 @@ def _per_suppressed(
     touched = now.select(*kept).distinct()  # the kept tuples of S's rows (suppression leaves them as they were)
     # the subjects with a row of such a tuple: every other subject keeps its k and l from the first measure
     affected = _on(before, touched, kept, "left_semi").select("__s").distinct().persist()
-    affected.count()  # materialized, so the joins below see its real size (broadcast when it is small)
-    mine = before.join(affected, "__s", "left_semi")
+    # materialized, so the joins below see its real size (broadcast when it is small)
+    reached = affected.count()
+    with_rows = per_before.where(F.col("__rows") == 1).count()
+    # When most subjects are reached (heavy suppressed subjects, rows in most hospitals), filtering the rows by
+    # them costs a shuffle and saves little: every subject with rows is aggregated again, as before this change.
+    all_reached = reached > with_rows * REACHED_SHARE_FOR_ALL
+    mine = before if all_reached else before.join(affected, "__s", "left_semi")
     was = before.join(ids, "__s", "left_semi").select("__s", *keys).distinct()
     classes = now.select(*keys).unionByName(was.select(*keys)).distinct().persist()
     count = F.count(F.lit(1))
     removed = was.groupBy(*keys).agg(count.alias("__r"))  # S subjects per class before
     supn = now.select("__s", *kept).distinct().groupBy(*kept).agg(count.alias("__supn"))
     others = _on(before.join(ids, "__s", "left_anti"), touched, kept, "left_semi")
-    everyone = (
+    at_kept = (
         others.select("__s", *kept)
         .unionByName(now.select("__s", *kept))
         .distinct()
@@ -605,7 +614,7 @@ def _per_suppressed(
         value = F.coalesce(F.col(x).cast("string"), F.lit("\u0000null"))
         d = d.withColumn(f"__l_{x}", F.size(F.collect_set(value).over(wkeys)))
     before_k = _on(before, classes, keys, "left_semi").select(*keys, F.col("k").alias("__kb")).distinct()
-    for table, on in ((before_k, keys), (removed, keys), (supn, kept), (everyone, kept)):
+    for table, on in ((before_k, keys), (removed, keys), (supn, kept), (at_kept, kept)):
         d = _on(d, table, on, "left")
     zero = F.lit(0)
     inside = F.col("__in")
@@ -638,7 +647,9 @@ def _per_suppressed(
         )
     )
     out = [*columns, "__rows"]
-    per = again.select(*out).unionByName(kept_as_before.select(*out)).unionByName(alone.select(*out))
+    per = again.select(*out).unionByName(alone.select(*out))
+    if not all_reached:
+        per = per.unionByName(kept_as_before.select(*out))
     return per, [now, affected, classes]
 
 
