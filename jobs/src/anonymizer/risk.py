@@ -485,13 +485,16 @@ def l_diversity(frames: Frames, per: DataFrame, l_min: int) -> dict[str, dict[st
     return out
 
 
-def measure(frames: Frames, privacy: Privacy, rows: DataFrame | None = None) -> Measure:
-    per = per_subject_k(frames, rows).persist()
-    result = summarize(per, privacy.thresholds.k_min)
-    if frames.sensitive:
-        result.l_diversity = l_diversity(frames, per, privacy.thresholds.l_min)
-    per.unpersist()
-    return result
+def measure(frames: Frames, privacy: Privacy, per: DataFrame | None = None) -> Measure:
+    """Summary and l-diversity of ``per`` (:func:`per_subject_k` of ``frames`` when not given), read once."""
+    per = (per_subject_k(frames) if per is None else per).persist()
+    try:
+        result = summarize(per, privacy.thresholds.k_min)
+        if frames.sensitive:
+            result.l_diversity = l_diversity(frames, per, privacy.thresholds.l_min)
+        return result
+    finally:
+        per.unpersist()
 
 
 def measure_suppressed(
@@ -500,12 +503,7 @@ def measure_suppressed(
     """The measure of the suppressed copy (``frames``): :func:`per_subject_suppressed`, summarized."""
     per, cached = _per_suppressed(frames, before, per_before, suppressed)
     try:
-        per = per.persist()
-        cached.append(per)
-        result = summarize(per, privacy.thresholds.k_min)
-        if frames.sensitive:
-            result.l_diversity = l_diversity(frames, per, privacy.thresholds.l_min)
-        return result
+        return measure(frames, privacy, per)
     finally:
         for df in cached:
             df.unpersist()
@@ -531,11 +529,12 @@ def per_subject_suppressed(
     tuple with an S row keeps its k and l from ``per_before``: only the rows of the other subjects (at 10M
     visits, 177k of 2M patients for 7 suppressed, by hospital) are aggregated again, and of those only the rows
     of the classes S left or joined are measured again (from ``before`` and S's rows; the copy's other rows are
-    not read again). Subjects without rows take their
-    subject-level class on the suppressed copy. When more than ``REACHED_SHARE_FOR_ALL`` of the subjects with rows
-    are reached, all of them are aggregated again (filtering would cost a shuffle and save little). Why: at 10M visits re-measuring every row took ~31 s, and
-    aggregating every subject's rows again ~10 s of the 13-15 s the re-measure took. When suppression leaves no
-    quasi-identifier alone, or a subject of S is not fully marked after all, every row is measured again.
+    not read again). Subjects without rows take their subject-level class on the suppressed copy. When more than
+    ``REACHED_SHARE_FOR_ALL`` of the subjects with rows are reached, all of them are aggregated again: they are
+    then too many to broadcast, and the filter would be a sort-merge join of every row (not timed). Why: at 10M
+    visits re-measuring every row took ~31 s, and aggregating every subject's rows again ~10 s of the 13-15 s the
+    re-measure took. When suppression leaves no quasi-identifier alone, or a subject of S is not fully marked
+    after all, every row is measured again.
     """
     return _per_suppressed(frames, before, per_before, suppressed)[0]
 
