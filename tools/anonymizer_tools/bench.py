@@ -43,9 +43,14 @@ Variants (all read the same source Delta tables and end with a Delta commit):
 ``content_scan_all``
     the worst case, what ``anonymizer scan`` does on a new source: every scannable column of every table
     (keys included), same sampling and join. ``scan_all_vs_copy``.
+``floors``
+    the least Spark work the gate, the checks' pairing and the risk step must do (:mod:`anonymizer_tools.floors`),
+    each timed as a part: ``floor_<part>_vs_copy`` says whether a target against the copy is reachable on this
+    machine, ``step_<step>_vs_floor`` how far the run's step is above its floor.
 ``full_run``
     :func:`anonymizer.cli.run_pipeline` (gate -> anonymize -> check -> promote), a fresh run id per repeat and
-    the same key throughout, as consecutive nightly runs would.
+    the same key throughout, as consecutive nightly runs would. Each run's risk facts (its measure and
+    suppression seconds, subjects suppressed, k) are kept per run under ``facts``.
 
 Outside the variants (not inside any step):
 
@@ -118,9 +123,13 @@ VARIANTS = (
     "risk_first",
     "content_scan",
     "content_scan_all",
+    "floors",
     "full_run",
 )
 SCALING_CORE = frozenset({"copy", "anonymize_engine", "anonymize"})
+# A run's details under this key are what it observed (e.g. how many subjects the risk step suppressed), kept per
+# run as they are instead of being taken as seconds: they explain a run-to-run swing the medians hide.
+FACTS = "facts"
 WARMUP_VISITS = 2_000
 WARMUP_WIDE_ROWS = 500
 # What the wide scenario times: the copy floor, the anonymize step and the full run's per-step breakdown.
@@ -383,6 +392,7 @@ class Variant:
     peak_rss_mb: list[float] = field(default_factory=list)
     peak_tree_rss_mb: list[float] = field(default_factory=list)
     details: list[dict[str, Any]] = field(default_factory=list)
+    facts: list[dict[str, Any]] = field(default_factory=list)  # per run, as returned under FACTS (not timed)
 
     def summary(self) -> dict[str, Any]:
         median = statistics.median(self.seconds)
@@ -397,6 +407,8 @@ class Variant:
         if self.details and any(self.details):
             keys = list(dict.fromkeys(k for d in self.details for k in d))  # first seen: the run's order
             out["parts"] = {k: round(statistics.median([d.get(k, 0.0) for d in self.details]), 3) for k in keys}
+        if self.facts:
+            out["facts"] = self.facts
         return out
 
 
@@ -422,6 +434,8 @@ def _timed(variant: Variant, probe: MemoryProbe, spark: SparkSession) -> float:
         details = variant.run() or {}
         took = time.perf_counter() - started
     variant.teardown()
+    if FACTS in details:
+        variant.facts.append(details.pop(FACTS))
     variant.seconds.append(took)
     variant.details.append(details)
     if mem["peak_rss_mb"] is not None:
@@ -572,16 +586,16 @@ class Bench:
 
             return Variant("anonymize", run, total, setup=gate_first, teardown=release)
 
+        def staged_first() -> None:
+            # The risk step measures staging: anonymize it once, untimed, when no earlier variant did.
+            if not runtime.exists(contract.staging_name(tables[0])):
+                run_id = new_run_id()
+                gate_step(ctx, run_id, self.log())
+                anonymize_step(ctx, run_id, self.log())
+                journal_for(ctx).release(run_id)
+
         def risk(first: bool) -> Variant:
             from anonymizer.risk import assess
-
-            def staged_first() -> None:
-                # The risk step measures staging: anonymize it once, untimed, when no earlier variant did.
-                if not runtime.exists(contract.staging_name(tables[0])):
-                    run_id = new_run_id()
-                    gate_step(ctx, run_id, self.log())
-                    anonymize_step(ctx, run_id, self.log())
-                    journal_for(ctx).release(run_id)
 
             def run() -> dict[str, Any]:
                 result = assess(
@@ -614,6 +628,37 @@ class Bench:
 
             return Variant("content_scan_all" if every_column else "content_scan", run, total)
 
+        def floors() -> Variant:
+            from anonymizer_tools import floors as floor
+
+            copies = out_root / "floor_copy"
+
+            def source(table: str) -> DataFrame:
+                return runtime.read(contract.source_name(table))
+
+            def copied(table: str) -> DataFrame:
+                return self.spark.read.format("delta").load(str(copies / table))
+
+            def ready() -> None:
+                staged_first()
+                for table in tables:  # the pairing floor's partner: a same-sized copy of each source table
+                    if not (copies / table / "_delta_log").is_dir():
+                        write(source(table), copies / table)
+
+            def run() -> dict[str, Any]:
+                parts = {}
+                for part, work in (
+                    ("gate", lambda: floor.gate(contract, source)),
+                    ("pairing", lambda: floor.pairing(contract, source, copied)),
+                    ("risk", lambda: floor.risk(contract, lambda t: runtime.read(contract.staging_name(t)))),
+                ):
+                    started = time.perf_counter()
+                    work()
+                    parts[part] = time.perf_counter() - started
+                return parts
+
+            return Variant("floors", run, total, setup=ready)
+
         def full_run() -> Variant:
             def run() -> dict[str, Any]:
                 log = self.log()
@@ -625,7 +670,7 @@ class Bench:
                 # What no step times (journal commits between steps, promote's preparation, the run report), so
                 # that the parts add up to the run.
                 outside = round(took - sum(log.durations.values()), 3)
-                return {**log.durations, "outside_steps": outside}
+                return {**log.durations, "outside_steps": outside, FACTS: run_facts(report)}
 
             return Variant("full_run", run, total)
 
@@ -645,6 +690,7 @@ class Bench:
             "risk_first": lambda: risk(True),
             "content_scan": lambda: content_scan(False),
             "content_scan_all": lambda: content_scan(True),
+            "floors": floors,
             "full_run": full_run,
         }
         return [builders[name]() for name in VARIANTS if name in wanted]
@@ -733,7 +779,48 @@ def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
         for name, (a, b, digits) in wanted.items()
         if a in results and b in results
     }
-    return out | step_ratios(results)
+    return out | step_ratios(results) | floor_ratios(results)
+
+
+def floor_ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Each floor (:mod:`anonymizer_tools.floors`) against the copy, and each step against its floor.
+
+    ``floor_<part>_vs_copy`` says whether a target against the copy is reachable at all on this engine and
+    machine (a floor above the target means no implementation meets it); ``step_<step>_vs_floor`` says how much
+    of a step is above the least it must do. ``full_run_floor_vs_copy`` adds up the run's data floor.
+    """
+    floor = (results.get("floors") or {}).get("parts") or {}
+    copy = (results.get("copy") or {}).get("seconds")
+    if not floor or not copy:
+        return {}
+    from anonymizer_tools.floors import full_run_floor
+
+    out = {f"floor_{part}_vs_copy": round(float(secs) / float(copy), 3) for part, secs in floor.items()}
+    out["full_run_floor_vs_copy"] = round(full_run_floor(floor, float(copy)) / float(copy), 3)
+    steps = (results.get("full_run") or {}).get("parts") or {}
+    for step, part in (("gate", "gate"), ("check", "pairing"), ("risk", "risk")):
+        if steps.get(step) and floor.get(part):
+            out[f"step_{step}_vs_floor"] = round(float(steps[step]) / float(floor[part]), 3)
+    if "full_run" in results:
+        out["full_run_vs_floor"] = round(float(results["full_run"]["seconds"]) / full_run_floor(floor, float(copy)), 3)
+    return out
+
+
+def run_facts(report: dict[str, Any]) -> dict[str, Any]:
+    """What one full run's report says about the work its risk step did, whose time depends on it.
+
+    The risk step re-measures after suppression, so a key that leaves a few more subjects in small classes
+    costs seconds; the bench's lakehouse is deleted afterwards, so the numbers are kept here, per run.
+    """
+    risk = report.get("risk") or {}
+    suppression = risk.get("suppression") or {}
+    applied = bool(suppression.get("applied"))
+    return {
+        "risk_seconds": risk.get("seconds"),
+        "k_min_observed": (risk.get("after") or {}).get("k_min_observed"),
+        "suppressed_subjects": suppression.get("subjects", 0) if applied else 0,
+        "suppressed_cells": suppression.get("cells", 0) if applied else 0,
+    }
 
 
 def step_ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -910,6 +997,7 @@ VARIANT_LABELS = {
     "full_run": "(e) our full run (gate, anonymize, check, risk, scan, promote)",
     "content_scan": "(s) the run's content scan (kept/generalized columns, sampled, source-value join)",
     "content_scan_all": "(s') content scan of every column of every table (worst case)",
+    "floors": "(z) floors: the least the gate, pairing and risk must do (anonymizer_tools.floors)",
 }
 
 
