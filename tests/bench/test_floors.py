@@ -66,4 +66,6 @@ def test_pairing_floor_pairs_every_source_row_with_its_copy_once(spark: Any) -> 
 
 
 def test_full_run_floor_is_the_data_steps_plus_two_writes() -> None:
-    assert floors.full_run_floor({"gate": 1.0, "pairing": 2.0, "risk": 3.0}, 4.0) == 14.0
+    parts = {"gate": 1.0, "pairing": 2.0, "staged_keys": 0.5, "risk": 3.0}
+    assert floors.check_floor(parts) == 2.5
+    assert floors.full_run_floor(parts, 4.0) == 14.5  # gate + checks + risk + anonymize and promote (a copy each)

@@ -15,6 +15,11 @@ Each floor is deliberately *less* than its step does, so that it is a lower boun
     per table: the source rows joined with a same-sized Delta copy of themselves on the primary key, counted.
     The check step joins source rows with their *staged* rows, whose keys it must first re-derive through the
     keyed transform; the floor skips that transform and compares no value.
+``staged_keys``
+    the ``gate`` floor on the staged tables: the checks must prove that the keyed transform kept every primary
+    key unique and every foreign key resolvable (one aggregate per table and one per foreign key, issue #15),
+    which a correct engine implies but only a check shows. The checks' floor is ``pairing + staged_keys``
+    (:func:`check_floor`); value comparisons, formats and overlaps come on top.
 ``risk``
     each subject's k under the contract's attacker model with one row known (k^1): the subject's known
     columns joined to its rows' known columns, distinct subjects per class, each subject's smallest class,
@@ -22,8 +27,8 @@ Each floor is deliberately *less* than its step does, so that it is a lower boun
     foreign key (``fk.column``) and per-subject aggregates are left out (fewer columns, fewer joins).
 
 ``anonymize`` and ``promote`` write every table, so the copy itself is their floor; the full run's data
-floor is therefore ``gate + copy + pairing + risk + copy`` (:func:`full_run_floor`), before the run's fixed
-costs (session, run lock, journal, VACUUM, report).
+floor is therefore ``gate + copy + pairing + staged_keys + risk + copy`` (:func:`full_run_floor`), before the
+run's fixed costs (session, run lock, journal, VACUUM, report) and its content scan.
 """
 
 from __future__ import annotations
@@ -104,6 +109,11 @@ def risk(contract: Contract, read: Reader) -> dict[int, int]:
     return {int(r["k"]): int(r["count"]) for r in per.groupBy("k").count().collect()}
 
 
+def check_floor(parts: dict[str, float]) -> float:
+    """The checks' floor: rows paired with their source rows, and the staged keys verified."""
+    return parts.get("pairing", 0.0) + parts.get("staged_keys", 0.0)
+
+
 def full_run_floor(parts: dict[str, float], copy_seconds: float) -> float:
-    """The run's data floor: gate, anonymize (a copy), pairing, risk and promote (a copy)."""
-    return parts.get("gate", 0.0) + parts.get("pairing", 0.0) + parts.get("risk", 0.0) + 2 * copy_seconds
+    """The run's data floor: gate, anonymize (a copy), the checks' floor, risk and promote (a copy)."""
+    return parts.get("gate", 0.0) + check_floor(parts) + parts.get("risk", 0.0) + 2 * copy_seconds
