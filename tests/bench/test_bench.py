@@ -163,7 +163,8 @@ def test_targets_and_markdown_from_a_report() -> None:
     assert "| target | value | met |" in text and "MISS" in text and "Scaling 10 -> 100" in text
     assert "## Start-up (fresh process, outside every step)" in text and "Spark session 5.00 s" in text
     assert "## Wide schema: 10 claims (1,000 rows in 2 tables)" in text
-    assert "| check | 1.50 | 1.500 |" in text and "Full run per step: gate x10" in text
+    assert "| check | 1.50 | 1.500 | 1.20 |" in text and "Full run per step: gate x10" in text
+    assert "| promote | 0.20 | 0.200 | n/a |" in text  # no floor of its own (the copy is)
     assert "| full_run_floor_vs_copy | 3.95 |" in text
 
 
