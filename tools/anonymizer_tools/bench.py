@@ -790,8 +790,8 @@ def floor_ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
     """Each floor (:mod:`anonymizer_tools.floors`) against the copy, and each step against its floor.
 
     ``floor_<part>_vs_copy`` says whether a target against the copy is reachable at all on this engine and
-    machine (a floor above the target means no implementation meets it); ``step_<step>_vs_floor`` says how much
-    of a step is above the least it must do. ``full_run_floor_vs_copy`` adds up the run's data floor.
+    machine (a floor above the target: we know no formulation that meets it); ``step_<step>_vs_floor`` says
+    how much of a step is above its floor. ``full_run_floor_vs_copy`` adds up the run's data floor.
     """
     floor = (results.get("floors") or {}).get("parts") or {}
     copy = (results.get("copy") or {}).get("seconds")

@@ -6,7 +6,8 @@ bring rows of different scans or tables together, which on Spark is a shuffle (o
 that irreducible part, in the same session and on the same tables as the copy, says how far a step is from
 what any implementation on this engine and machine must pay, and whether a target is below that floor.
 
-Each floor is deliberately *less* than its step does, so that it is a lower bound, never an estimate:
+Each floor computes deliberately *less* than its step, in the fastest plain Spark formulation we found (a floor
+for this engine and machine, not a proof that nothing faster exists; never an estimate of the step):
 
 ``gate``
     per table: the rows whose primary key repeats (one aggregation by the key); per foreign key: the child
