@@ -1,40 +1,40 @@
-"""The least Spark work each data step of the run cannot avoid, timed by the bench next to the steps themselves.
+"""Floors: a part of what each data step of the run must compute, timed by the bench next to the steps themselves.
 
 Why: the issues set targets against a plain copy (risk step <= 1x, gate <= 0.5x, checks <= 1x, full run <= 3x).
 A copy reads and writes rows without moving them between tasks; the gate, the checks and the risk step must
 bring rows of different scans or tables together, which on Spark is a shuffle (or a broadcast). Timing only
-that irreducible part, in the same session and on the same tables as the copy, says how far a step is from
-what any implementation on this engine and machine must pay, and whether a target is below that floor.
+that part, in the same session and on the same tables as the copy, says how far a step is above it, and
+whether a target is below it.
 
 Each floor computes deliberately *less* than its step, in the fastest plain Spark formulation we found (a floor
 for this engine and machine, not a proof that nothing faster exists; never an estimate of the step):
 
 ``gate``
-    per table: the rows whose primary key repeats (one aggregation by the key); per foreign key: the child
-    rows without a parent (one anti-join). No NULL counts, no schema or tag reads, no bookkeeping.
-``pairing``
-    per table: the source rows joined with a same-sized Delta copy of themselves on the primary key, counted.
-    The check step joins source rows with their *staged* rows, whose keys it must first re-derive through the
-    keyed transform; the floor skips that transform and compares no value.
-``staged_keys``
-    the ``gate`` floor on the staged tables: the checks must prove that the keyed transform kept every primary
-    key unique and every foreign key resolvable (one aggregate per table and one per foreign key, issue #15),
-    which a correct engine implies but only a check shows. The checks' floor is ``pairing + staged_keys``
-    (:func:`check_floor`); value comparisons, formats and overlaps come on top.
+    per table, in one aggregation over one read of it (as the gate's data pass): the rows beyond one per primary
+    key (a distinct count) and the child rows with a foreign key set and no parent (each parent's distinct keys
+    left-joined in). No NULL counts, no source numbers for the checks, no schema or tag reads, no bookkeeping.
+``checks``
+    all at once, on driver threads as the check step runs its jobs: each staged table joined with a same-sized
+    Delta copy of itself on the primary key, counted (the pairing the row checks need: the step pairs the same
+    number of rows, but re-derives the staged key from the source through the keyed transform first), and per
+    staged table with foreign keys its orphans in one job (the staged keys the checks must prove resolvable).
+    No value is compared, no NULL, format or overlap counted.
 ``risk``
     each subject's k under the contract's attacker model with one row known (k^1): the subject's known
     columns joined to its rows' known columns, distinct subjects per class, each subject's smallest class,
-    counted per k. No l-diversity, no suppression, no re-measure, no report; a column reached through a
-    foreign key (``fk.column``) and per-subject aggregates are left out (fewer columns, fewer joins).
+    counted per k. No l-diversity, no suppression, no re-measure, no report; subjects without rows, columns
+    reached through a foreign key (``fk.column``) and per-subject aggregates are left out.
 
-``anonymize`` and ``promote`` write every table, so the copy itself is their floor; the full run's data
-floor is therefore ``gate + copy + pairing + staged_keys + risk + copy`` (:func:`full_run_floor`), before the
-run's fixed costs (session, run lock, journal, VACUUM, report) and its content scan.
+``anonymize`` writes every table, so the copy is its floor; ``promote`` is a plain ``INSERT OVERWRITE`` from
+staging, so its own time is. The full run's data floor is therefore ``gate + copy + checks + risk + promote``
+(:func:`full_run_floor`), before the run's fixed costs (session, run lock, journal, VACUUM, report) and its
+content scan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,35 +52,53 @@ def _parallel(items: Sequence[Any], work: Callable[[Any], int]) -> int:
     return sum(in_parallel(list(items), work))
 
 
-def gate(contract: Contract, read: Reader) -> int:
-    """Repeated primary keys plus orphan foreign-key rows over every table (0 on a consistent source)."""
+def _keys_pass(contract: Contract, read: Reader, table: str, *, primary_key: bool) -> int:
+    """One aggregation over one read of ``table``: rows beyond one per primary key (``primary_key``) + orphans.
+
+    An orphan is a row with any column of a foreign key set whose parent key is missing (the gate's rule).
+    """
     from pyspark.sql import functions as F
 
-    def repeated(table: str) -> int:
-        pk = contract.tables[table].primary_key
-        return int(read(table).groupBy(*pk).count().where(F.col("count") > 1).count())
-
-    def orphans(fk: tuple[str, Any]) -> int:
-        table, ref = fk
-        child = read(table).select(*ref.columns).where(F.coalesce(*[F.col(c).isNotNull() for c in ref.columns]))
-        parent = read(ref.references.table).select(
-            *[F.col(p).alias(c) for c, p in zip(ref.columns, ref.references.columns, strict=True)]
+    spec = contract.tables[table]
+    df = read(table)
+    aggs = [(F.count(F.lit(1)) - F.count_distinct(*[F.col(c) for c in spec.primary_key]))] if primary_key else []
+    for i, fk in enumerate(spec.foreign_keys):
+        names = [f"__p{i}_{j}" for j in range(len(fk.columns))]
+        parent = read(fk.references.table).select(
+            *[F.col(c).alias(n) for c, n in zip(fk.references.columns, names, strict=True)]
         )
-        return int(child.join(parent, list(ref.columns), "left_anti").count())
+        parent = parent.distinct().withColumn(f"__hit{i}", F.lit(True))
+        on = [F.col(c) == F.col(n) for c, n in zip(fk.columns, names, strict=True)]
+        df = df.join(parent, on, "left")
+        any_set = F.lit(False)
+        for c in fk.columns:
+            any_set = any_set | F.col(c).isNotNull()
+        aggs.append(F.sum((any_set & F.col(f"__hit{i}").isNull()).cast("long")))
+    if not aggs:
+        return 0
+    return sum(int(v or 0) for v in df.agg(*aggs).collect()[0])
 
-    tables = contract.dependency_order()
-    fks = [(t, fk) for t in tables for fk in contract.tables[t].foreign_keys]
-    return _parallel(tables, repeated) + _parallel(fks, orphans)
+
+def gate(contract: Contract, read: Reader) -> int:
+    """Rows beyond one per primary key plus orphan foreign-key rows, over every table (0 on a sound source)."""
+    return _parallel(contract.dependency_order(), lambda t: _keys_pass(contract, read, t, primary_key=True))
 
 
-def pairing(contract: Contract, read: Reader, read_copy: Reader) -> int:
-    """Source rows paired with their rows in a copy on the primary key (= the source's row count)."""
+def checks(contract: Contract, read_staged: Reader, read_copy: Reader) -> int:
+    """Staged rows paired with their copy (= the staged row count) plus staged orphans, all jobs side by side."""
 
     def paired(table: str) -> int:
         pk = contract.tables[table].primary_key
-        return int(read(table).join(read_copy(table).select(*pk), list(pk)).count())
+        return int(read_staged(table).join(read_copy(table).select(*pk), list(pk)).count())
 
-    return _parallel(contract.dependency_order(), paired)
+    def orphans(table: str) -> int:
+        return _keys_pass(contract, read_staged, table, primary_key=False)
+
+    tables = contract.dependency_order()
+    jobs = [partial(paired, t) for t in tables] + [
+        partial(orphans, t) for t in tables if contract.tables[t].foreign_keys
+    ]
+    return _parallel(jobs, lambda job: job())
 
 
 def risk(contract: Contract, read: Reader) -> dict[int, int]:
@@ -110,11 +128,7 @@ def risk(contract: Contract, read: Reader) -> dict[int, int]:
     return {int(r["k"]): int(r["count"]) for r in per.groupBy("k").count().collect()}
 
 
-def check_floor(parts: dict[str, float]) -> float:
-    """The checks' floor: rows paired with their source rows, and the staged keys verified."""
-    return parts.get("pairing", 0.0) + parts.get("staged_keys", 0.0)
-
-
-def full_run_floor(parts: dict[str, float], copy_seconds: float) -> float:
-    """The run's data floor: gate, anonymize (a copy), the checks' floor, risk and promote (a copy)."""
-    return parts.get("gate", 0.0) + check_floor(parts) + parts.get("risk", 0.0) + 2 * copy_seconds
+def full_run_floor(parts: dict[str, float], copy_seconds: float, promote_seconds: float | None = None) -> float:
+    """The run's data floor: gate, anonymize (a copy), checks, risk and promote (its own time when measured)."""
+    promote = copy_seconds if promote_seconds is None else min(copy_seconds, promote_seconds)
+    return parts.get("gate", 0.0) + copy_seconds + parts.get("checks", 0.0) + parts.get("risk", 0.0) + promote
